@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+
+/// A configuration value that cannot be used; its message names the variable, for one clear line at start-up.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Every setting the server reads, parsed once from the environment and validated before anything starts.
+public struct AppConfig: Sendable {
+    public enum Environment: String, Sendable { case development, test, production }
+    public enum LogFormat: String, Sendable { case text, json }
+
+    public var environment: Environment = .development
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databaseURL: DatabaseURL = .sqliteFile(path: "./opply.sqlite")
+    public var replicaURL: DatabaseURL?
+    public var databasePoolSize = 20
+    /// HMAC key for tokens; in development a random one is generated when absent.
+    public var jwtSecret: String
+    public var jwtSecretGenerated = false
+    public var accessTokenTTL: Duration = .seconds(900)
+    public var refreshTokenTTL: Duration = .seconds(604_800)
+    public var cartTTL: Duration = .seconds(900)
+    public var catalogCacheTTL: Duration = .seconds(2)
+    public var catalogCacheSize = 1_000
+    public var maxOrderQuantity = 1_000
+    public var bcryptCost: UInt8 = 12
+    public var logLevel: Logger.Level = .info
+    public var logFormat: LogFormat = .text
+    public var webhookURL: String?
+    public var webhookSecret: String?
+    /// How often background services (cart sweeper, janitor) wake up.
+    public var backgroundInterval: Duration = .seconds(2)
+    /// Whether `serve` creates a demo catalog and an `admin` account on an empty development database.
+    public var seedDemoData = false
+    /// Failed logins allowed per username and client before `429`, and the window they are counted in.
+    public var loginAttempts = 5
+    public var loginWindow: Duration = .seconds(300)
+
+    /// A configuration for tests and tools: in-memory SQLite, a fixed secret, fast bcrypt.
+    public init(jwtSecret: String = String(repeating: "t", count: 32)) {
+        self.jwtSecret = jwtSecret
+    }
+
+    /// Reads the environment; throws a `ConfigError` naming the first bad variable.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> AppConfig {
+        var config = AppConfig(jwtSecret: "")
+        func value(_ name: String) -> String? {
+            guard let raw = env[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            return raw
+        }
+        func integer(_ name: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            guard let raw = value(name) else { return nil }
+            guard let number = Int(raw), range.contains(number) else {
+                throw ConfigError("\(name): expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(raw)'")
+            }
+            return number
+        }
+        func seconds(_ name: String, in range: ClosedRange<Int>) throws(ConfigError) -> Duration? {
+            try integer(name, in: range).map { .seconds($0) }
+        }
+
+        if let raw = value("APP_ENV") {
+            guard let environment = Environment(rawValue: raw.lowercased()) else {
+                throw ConfigError("APP_ENV: expected development, test or production, got '\(raw)'")
+            }
+            config.environment = environment
+        }
+        config.host = value("HOST") ?? config.host
+        config.port = try integer("PORT", in: 0...65_535) ?? config.port
+        if let raw = value("DATABASE_URL") { config.databaseURL = try DatabaseURL(parsing: raw) }
+        if let raw = value("DATABASE_REPLICA_URL") {
+            let replica = try DatabaseURL(parsing: raw)
+            guard case .postgres = replica, case .postgres = config.databaseURL else {
+                throw ConfigError("DATABASE_REPLICA_URL: a replica needs PostgreSQL for both DATABASE_URL and DATABASE_REPLICA_URL")
+            }
+            config.replicaURL = replica
+        }
+        config.databasePoolSize = try integer("DATABASE_POOL_SIZE", in: 1...500) ?? config.databasePoolSize
+        if let secret = value("JWT_SECRET") {
+            guard secret.utf8.count >= 32 else { throw ConfigError("JWT_SECRET: must be at least 32 bytes") }
+            config.jwtSecret = secret
+        } else if config.environment == .development {
+            config.jwtSecret = randomToken(bytes: 32)
+            config.jwtSecretGenerated = true
+        } else {
+            throw ConfigError("JWT_SECRET: required when APP_ENV is \(config.environment.rawValue) (at least 32 bytes)")
+        }
+        config.accessTokenTTL = try seconds("ACCESS_TOKEN_TTL", in: 10...86_400) ?? config.accessTokenTTL
+        config.refreshTokenTTL = try seconds("REFRESH_TOKEN_TTL", in: 60...31_536_000) ?? config.refreshTokenTTL
+        config.cartTTL = try seconds("CART_TTL", in: 1...604_800) ?? config.cartTTL
+        config.catalogCacheTTL = try seconds("CATALOG_CACHE_TTL", in: 0...3_600) ?? config.catalogCacheTTL
+        config.catalogCacheSize = try integer("CATALOG_CACHE_SIZE", in: 0...1_000_000) ?? config.catalogCacheSize
+        config.maxOrderQuantity = try integer("MAX_ORDER_QUANTITY", in: 1...1_000_000) ?? config.maxOrderQuantity
+        config.bcryptCost = try integer("BCRYPT_COST", in: 4...31).map { UInt8($0) } ?? config.bcryptCost
+        if let raw = value("LOG_LEVEL") {
+            guard let level = Logger.Level(rawValue: raw.lowercased()) else {
+                throw ConfigError("LOG_LEVEL: expected trace, debug, info, notice, warning, error or critical, got '\(raw)'")
+            }
+            config.logLevel = level
+        }
+        if let raw = value("LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: raw.lowercased()) else { throw ConfigError("LOG_FORMAT: expected text or json, got '\(raw)'") }
+            config.logFormat = format
+        } else if config.environment == .production {
+            config.logFormat = .json
+        }
+        if let raw = value("WEBHOOK_URL") {
+            guard let url = URL(string: raw), ["http", "https"].contains(url.scheme ?? "") else { throw ConfigError("WEBHOOK_URL: expected an http(s) URL") }
+            config.webhookURL = raw
+        }
+        config.webhookSecret = value("WEBHOOK_SECRET")
+        config.seedDemoData = config.environment == .development
+        return config
+    }
+}
+
+/// `bytes` random bytes, hex-encoded; for secrets, passwords and opaque ids.
+func randomToken(bytes: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+}

@@ -1,0 +1,45 @@
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The context of every request: its correlation id, the client's address (for the login throttle),
+/// and the customer once a bearer token has been checked.
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    public var correlationID = ""
+    public var customer: Customer?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    public var maxUploadSize: Int { JSONCoding.maxBodySize }
+
+    /// The client's address without its port, for throttling.
+    var clientAddress: String {
+        remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
+/// The context of a route that needs a signed-in customer: handlers get a non-optional `customer`.
+public struct CustomerContext: ChildRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let customer: Customer
+    public let correlationID: String
+
+    public init(context: AppRequestContext) throws {
+        guard let customer = context.customer else { throw AppError.unauthorized() }
+        self.coreContext = context.coreContext
+        self.customer = customer
+        self.correlationID = context.correlationID
+    }
+
+    public var maxUploadSize: Int { JSONCoding.maxBodySize }
+
+    /// Throws `403` unless the customer is staff.
+    func requireStaff() throws {
+        guard customer.isStaff else { throw AppError.forbidden }
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Builds the server for a configuration: the same function serves production and tests.
+public func buildApplication(_ config: AppConfig, logger: Logger = Logger(label: "opply"), clock: WallClock = WallClock()) async throws -> some ApplicationProtocol {
+    buildApplication(shop: try await Shop.open(config, logger: logger, clock: clock))
+}
+
+/// Builds the server around an opened `Shop` (so `serve` can seed it first).
+public func buildApplication(shop: Shop) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(shop),
+        configuration: .init(address: .hostname(shop.config.host, port: shop.config.port), serverName: "opply"),
+        services: shop.services,
+        logger: shop.logger
+    )
+}
+
+func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestMiddleware())
+    OperationsController(shop: shop).addRoutes(to: router)
+    IdentityController(identity: shop.identity).addRoutes(to: router)
+    return router
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Hummingbird
+
+/// Health checks and the contract document, for load balancers, operators and client developers.
+struct OperationsController: Sendable {
+    let shop: Shop
+
+    private struct Health: Encodable {
+        let status: String
+        let database: String
+    }
+
+    /// The OpenAPI document, read once from the bundle.
+    static let openAPIDocument: ByteBuffer? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
+        .flatMap { try? Data(contentsOf: $0) }
+        .map { ByteBuffer(bytes: $0) }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("health/live") { _, _ in
+            try Response.json(Health(status: "ok", database: "not checked"))
+        }
+        router.get("health/ready") { _, context in
+            do {
+                try await shop.database.ping()
+            } catch {
+                context.logger.warning("Readiness check failed", metadata: ["error": "\(error)"])
+                throw AppError(.serviceUnavailable, code: "not_ready", title: "Not ready", detail: "The database does not answer.")
+            }
+            return try Response.json(Health(status: "ok", database: "ok"))
+        }
+        router.get("openapi.yaml") { _, _ in
+            guard let document = Self.openAPIDocument else { throw AppError.notFound }
+            return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: document))
+        }
+    }
+}

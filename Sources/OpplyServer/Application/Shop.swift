@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import Logging
+import SQLKit
+import ServiceLifecycle
+
+/// Everything one server instance runs on: the stores and each area's service, wired once from `AppConfig`.
+/// `serve`, the CLI tools and the tests all build the same `Shop`.
+public struct Shop: Sendable {
+    public let config: AppConfig
+    public let database: any Database
+    let clock: WallClock
+    let logger: Logger
+    let identity: IdentityService
+
+    /// Opens (and migrates) the configured database and wires the areas.
+    public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
+        let database = try await openDatabase(config.databaseURL, poolSize: config.databasePoolSize, logger: logger)
+        do {
+            try await Migrations.migrate(database, logger: logger)
+            return try await Shop(config: config, database: database, clock: clock, logger: logger)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    private init(config: AppConfig, database: any Database, clock: WallClock, logger: Logger) async throws {
+        self.config = config
+        self.database = database
+        self.clock = clock
+        self.logger = logger
+        let customers = CustomerStore(database: database)
+        self.identity = IdentityService(
+            store: customers,
+            passwords: try await Passwords(cost: config.bcryptCost),
+            tokens: await TokenSigner(secret: config.jwtSecret, accessTTL: config.accessTokenTTL, refreshTTL: config.refreshTokenTTL),
+            throttle: LoginThrottle(limit: config.loginAttempts, window: config.loginWindow),
+            clock: clock
+        )
+    }
+
+    static func openDatabase(_ url: DatabaseURL, poolSize: Int, logger: Logger) async throws -> any Database {
+        switch url {
+        case .sqliteFile(let path): try await SQLiteStore.open(path: path, logger: logger)
+        case .sqliteMemory: try await SQLiteStore.open(path: nil, logger: logger)
+        case .postgres(let address): PostgresStore(address: address, maxConnections: poolSize, logger: logger)
+        }
+    }
+
+    /// The background services of this instance; the database closes last.
+    var services: [any Service] {
+        [DatabaseService(database: database)]
+    }
+
+    /// Closes the stores; for CLI tools that never start the services.
+    public func close() async {
+        await database.close()
+    }
+
+    /// Creates a customer from the command line (or the demo seed); staff when asked.
+    public func createUser(username: String, email: String, password: String, staff: Bool) async throws -> Customer {
+        try await identity.register(.init(username: username, email: email, password: password, password2: password), staff: staff)
+    }
+
+    /// On an empty database: an `admin` staff account with a random password (returned, to be printed once)
+    /// and a demo catalog. Nil when the database already has customers.
+    public func seedDemoIfEmpty(products: Int = 200) async throws -> String? {
+        let existing = try await database.read { sql in
+            try await sql.select().column("id").from("customers").limit(1).first()
+        }
+        guard existing == nil else { return nil }
+        let password = randomToken(bytes: 12)
+        _ = try await createUser(username: "admin", email: "admin@example.com", password: password, staff: true)
+        return password
+    }
+}

@@ -1,0 +1,47 @@
+import Logging
+import ServiceLifecycle
+import SQLKit
+
+/// The SQL engine behind a `Database`; the few statements that differ between engines switch on it.
+public enum SQLEngine: String, Sendable {
+    case sqlite
+    case postgres
+}
+
+/// The one way the server talks to its store: SQLKit statements inside a read or a write transaction.
+///
+/// Both engines give the same guarantees to callers: `transaction` runs its body atomically
+/// (rolled back on any thrown error), and `read` sees committed data only.
+public protocol Database: Sendable {
+    var engine: SQLEngine { get }
+    /// Runs `body` with a connection for reads that need no transaction.
+    func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
+    /// Runs `body` inside one write transaction; a thrown error rolls everything back.
+    func transaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
+    /// Throws when the database does not answer.
+    func ping() async throws
+    /// Closes every connection; the store is unusable afterwards.
+    func close() async
+}
+
+extension Database {
+    public func ping() async throws {
+        try await read { sql in _ = try await sql.raw("SELECT 1 AS one").first() }
+    }
+}
+
+/// An error thrown inside a transaction after its effects must still be committed
+/// (for example, revoking a token family before answering `401`).
+struct CommitThenThrow: Error {
+    let error: any Error
+}
+
+/// Closes the database after everything else has stopped (services stop in reverse order of start).
+struct DatabaseService: Service {
+    let database: any Database
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await database.close()
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Logging
+import SQLKit
+
+/// The schema, as numbered migrations. Each runs once, in its own transaction, recorded in `schema_migrations`.
+///
+/// One text serves both engines: `{uuid}`, `{time}`, `{int}`, `{bool}`, `{serial}` and `{false}` expand to
+/// each engine's column types (UUIDs are TEXT and times REAL seconds in SQLite; `uuid`/`timestamptz` in PostgreSQL).
+enum Migrations {
+    struct Migration {
+        let version: Int
+        let name: String
+        let statements: [String]
+    }
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "identity", statements: [
+            """
+            CREATE TABLE customers (
+                id {uuid} PRIMARY KEY,
+                username TEXT NOT NULL,
+                username_key TEXT NOT NULL UNIQUE,
+                email TEXT NOT NULL,
+                email_key TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                first_name TEXT NOT NULL,
+                last_name TEXT NOT NULL,
+                is_staff {bool} NOT NULL,
+                date_joined {time} NOT NULL,
+                deleted_at {time}
+            )
+            """,
+            """
+            CREATE TABLE refresh_tokens (
+                id {uuid} PRIMARY KEY,
+                family {uuid} NOT NULL,
+                customer_id {uuid} NOT NULL REFERENCES customers(id),
+                expires_at {time} NOT NULL,
+                spent_at {time},
+                revoked_at {time}
+            )
+            """,
+            "CREATE INDEX refresh_tokens_family ON refresh_tokens (family)",
+            "CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at)",
+        ]),
+        Migration(version: 2, name: "catalog", statements: [
+            "CREATE TABLE categories (slug TEXT PRIMARY KEY, name TEXT NOT NULL)",
+            """
+            CREATE TABLE products (
+                id {uuid} PRIMARY KEY,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                search_text TEXT NOT NULL,
+                price_minor {int} NOT NULL CHECK (price_minor >= 0),
+                category TEXT REFERENCES categories(slug),
+                on_hand {int} NOT NULL,
+                reserved {int} NOT NULL,
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL,
+                archived_at {time},
+                CHECK (reserved >= 0 AND reserved <= on_hand)
+            )
+            """,
+            "CREATE INDEX products_name ON products (name, id)",
+            "CREATE INDEX products_price ON products (price_minor, id)",
+            "CREATE INDEX products_created ON products (created_at, id)",
+            "CREATE INDEX products_category_name ON products (category, name, id)",
+            "CREATE INDEX products_category_price ON products (category, price_minor, id)",
+            """
+            CREATE TABLE inventory_adjustments (
+                id {uuid} PRIMARY KEY,
+                product_id {uuid} NOT NULL REFERENCES products(id),
+                customer_id {uuid} REFERENCES customers(id),
+                delta {int} NOT NULL,
+                reason TEXT NOT NULL,
+                created_at {time} NOT NULL
+            )
+            """,
+            "CREATE INDEX inventory_adjustments_product ON inventory_adjustments (product_id)",
+        ]),
+        Migration(version: 3, name: "orders", statements: [
+            """
+            CREATE TABLE orders (
+                id {uuid} PRIMARY KEY,
+                customer_id {uuid} NOT NULL REFERENCES customers(id),
+                status TEXT NOT NULL,
+                total_minor {int} NOT NULL,
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL
+            )
+            """,
+            "CREATE INDEX orders_customer ON orders (customer_id, created_at, id)",
+            """
+            CREATE TABLE order_items (
+                order_id {uuid} NOT NULL REFERENCES orders(id),
+                product_id {uuid} NOT NULL REFERENCES products(id),
+                name TEXT NOT NULL,
+                unit_price_minor {int} NOT NULL,
+                quantity {int} NOT NULL CHECK (quantity > 0),
+                PRIMARY KEY (order_id, product_id)
+            )
+            """,
+            "CREATE INDEX order_items_product ON order_items (product_id)",
+            """
+            CREATE TABLE idempotency_keys (
+                customer_id {uuid} NOT NULL,
+                idem_key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                state TEXT NOT NULL,
+                status_code INTEGER,
+                response_body TEXT,
+                created_at {time} NOT NULL,
+                expires_at {time} NOT NULL,
+                PRIMARY KEY (customer_id, idem_key)
+            )
+            """,
+            "CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at)",
+            """
+            CREATE TABLE outbox (
+                seq {serial},
+                id {uuid} NOT NULL UNIQUE,
+                topic TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                created_at {time} NOT NULL,
+                dispatched_at {time},
+                attempts INTEGER NOT NULL
+            )
+            """,
+            "CREATE INDEX outbox_pending ON outbox (dispatched_at, seq)",
+        ]),
+        Migration(version: 4, name: "cart", statements: [
+            """
+            CREATE TABLE cart_lines (
+                customer_id {uuid} NOT NULL REFERENCES customers(id),
+                product_id {uuid} NOT NULL REFERENCES products(id),
+                quantity {int} NOT NULL CHECK (quantity > 0),
+                held {bool} NOT NULL,
+                reserved_until {time} NOT NULL,
+                PRIMARY KEY (customer_id, product_id)
+            )
+            """,
+            "CREATE INDEX cart_lines_expiry ON cart_lines (held, reserved_until)",
+            "CREATE INDEX cart_lines_product ON cart_lines (product_id)",
+        ]),
+    ]
+
+    static func expand(_ statement: String, for engine: SQLEngine) -> String {
+        let types: [String: String] = switch engine {
+        case .sqlite:
+            ["{uuid}": "TEXT", "{time}": "REAL", "{int}": "INTEGER", "{bool}": "INTEGER",
+             "{serial}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{false}": "0"]
+        case .postgres:
+            ["{uuid}": "uuid", "{time}": "timestamptz", "{int}": "bigint", "{bool}": "boolean",
+             "{serial}": "bigserial PRIMARY KEY", "{false}": "false"]
+        }
+        return types.reduce(statement) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
+    }
+
+    /// Applies every migration not yet recorded; safe when several instances start at once.
+    /// Returns the versions it applied.
+    @discardableResult
+    static func migrate(_ database: any Database, logger: Logger) async throws -> [Int] {
+        try await database.transaction { sql in
+            try await sql.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)").run()
+        }
+        var applied: [Int] = []
+        for migration in all {
+            let ran = try await database.transaction { sql -> Bool in
+                if database.engine == .postgres {
+                    // Serializes concurrent migrators; released at commit.
+                    try await sql.raw("SELECT pg_advisory_xact_lock(7001)").run()
+                }
+                let done = try await sql.select().column("version").from("schema_migrations")
+                    .where("version", .equal, migration.version).first()
+                guard done == nil else { return false }
+                for statement in migration.statements {
+                    try await sql.raw(SQLQueryString(expand(statement, for: database.engine))).run()
+                }
+                try await sql.insert(into: "schema_migrations")
+                    .columns("version", "name").values(SQLBind(migration.version), SQLBind(migration.name)).run()
+                return true
+            }
+            if ran {
+                logger.info("Applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                applied.append(migration.version)
+            }
+        }
+        return applied
+    }
+}

@@ -1,0 +1,61 @@
+import Logging
+import NIOSSL
+import PostgresKit
+import PostgresNIO
+import SQLKit
+
+/// The production store: a `PostgresClient` pool; transactions run on one pooled connection under READ COMMITTED,
+/// where a conditional `UPDATE` re-checks its `WHERE` after waiting for a row lock.
+final class PostgresStore: Database {
+    let engine = SQLEngine.postgres
+    let client: PostgresClient
+    private let logger: Logger
+    /// The pool runs in its own task from creation, so migrations and CLI commands can use it before any service starts.
+    private let runTask: Task<Void, Never>
+
+    init(address: DatabaseURL.PostgresAddress, maxConnections: Int, logger: Logger) {
+        var configuration = PostgresClient.Configuration(
+            host: address.host,
+            port: address.port,
+            username: address.username,
+            password: address.password,
+            database: address.database,
+            tls: address.requireTLS ? .require(.makeClientConfiguration()) : .disable
+        )
+        configuration.options.maximumConnections = maxConnections
+        configuration.options.connectTimeout = .seconds(5)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        self.runTask = Task { await client.run() }
+    }
+
+    func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await body(connection.sql(queryLogLevel: nil, logger: logger))
+        }
+    }
+
+    func transaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            let sql = connection.sql(queryLogLevel: nil, logger: logger)
+            try await sql.raw("BEGIN").run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch let deferred as CommitThenThrow {
+                try await sql.raw("COMMIT").run()
+                throw deferred.error
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    func close() async {
+        runTask.cancel()
+        await runTask.value
+    }
+}

@@ -1,0 +1,81 @@
+import Logging
+import NIOPosix
+import SQLKit
+import SQLiteKit
+import SQLiteNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The embedded store: one writer connection that runs write transactions one at a time (`BEGIN IMMEDIATE`),
+/// and a few reader connections that never wait for it (WAL mode).
+final class SQLiteStore: Database {
+    let engine = SQLEngine.sqlite
+    private let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let writeLock = AsyncLock()
+    private let nextReader = Atomic<Int>(0)
+    private let threadPool: NIOThreadPool
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], threadPool: NIOThreadPool) {
+        self.writer = writer
+        self.readers = readers
+        self.threadPool = threadPool
+    }
+
+    /// Opens the file (created when missing), or a private in-memory database when `path` is nil.
+    /// The in-memory store has a single connection, so its reads also queue behind writes.
+    static func open(path: String?, readerCount: Int = 3, logger: Logger) async throws -> SQLiteStore {
+        let threadPool = NIOThreadPool(numberOfThreads: path == nil ? 1 : readerCount + 1)
+        threadPool.start()
+        let storage: SQLiteConnection.Storage = path.map { .file(path: $0) } ?? .memory
+        let writer = try await SQLiteConnection.open(storage: storage, threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+        if path != nil {
+            _ = try await writer.sql(queryLogLevel: nil).raw("PRAGMA journal_mode = WAL").all()
+            try await writer.sql(queryLogLevel: nil).raw("PRAGMA synchronous = NORMAL").run()
+        }
+        var readers: [SQLiteConnection] = []
+        if path != nil {
+            for _ in 0..<readerCount {
+                readers.append(try await SQLiteConnection.open(storage: storage, threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()))
+            }
+        }
+        for connection in [writer] + readers {
+            try await connection.sql(queryLogLevel: nil).raw("PRAGMA busy_timeout = 5000").run()
+            try await connection.sql(queryLogLevel: nil).raw("PRAGMA foreign_keys = ON").run()
+        }
+        return SQLiteStore(writer: writer, readers: readers, threadPool: threadPool)
+    }
+
+    func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        if readers.isEmpty {
+            return try await writeLock.withLock { try await body(writer.sql(queryLogLevel: nil)) }
+        }
+        let index = nextReader.add(1, ordering: .relaxed).newValue % readers.count
+        return try await body(readers[index].sql(queryLogLevel: nil))
+    }
+
+    func transaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await writeLock.withLock {
+            let sql = writer.sql(queryLogLevel: nil)
+            try await sql.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch let deferred as CommitThenThrow {
+                try await sql.raw("COMMIT").run()
+                throw deferred.error
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    func close() async {
+        for connection in readers + [writer] {
+            try? await connection.close()
+        }
+        try? await threadPool.shutdownGracefully()
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// One problem with one field or item of a request, as listed in a problem's `errors`.
+public struct FieldProblem: Codable, Sendable, Equatable {
+    public let field: String
+    public let message: String
+    public init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+}
+
+/// Every error a client can cause, rendered as RFC 9457 problem details (`application/problem+json`).
+///
+/// `code` is the stable machine-readable string clients switch on; `errors` names fields or items.
+public struct AppError: Error, HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let title: String
+    public let detail: String?
+    public var errors: [FieldProblem] = []
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, code: String, title: String, detail: String? = nil, errors: [FieldProblem] = []) {
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+    }
+
+    public static func validation(_ errors: [FieldProblem], detail: String? = nil) -> AppError {
+        AppError(.badRequest, code: "invalid_request", title: "Invalid request", detail: detail ?? errors.first.map { "\($0.field): \($0.message)" }, errors: errors)
+    }
+    public static func validation(field: String, _ message: String) -> AppError {
+        validation([FieldProblem(field, message)])
+    }
+    public static func badRequest(code: String, _ detail: String) -> AppError {
+        AppError(.badRequest, code: code, title: "Bad request", detail: detail)
+    }
+    public static func unauthorized(_ detail: String = "Authentication credentials were missing or invalid.") -> AppError {
+        var error = AppError(.unauthorized, code: "not_authenticated", title: "Not authenticated", detail: detail)
+        error.headers[.wwwAuthenticate] = "Bearer"
+        return error
+    }
+    public static let forbidden = AppError(.forbidden, code: "permission_denied", title: "Permission denied", detail: "You do not have permission to perform this action.")
+    public static let notFound = AppError(.notFound, code: "not_found", title: "Not found", detail: "No such resource.")
+    public static func conflict(code: String, _ detail: String, errors: [FieldProblem] = []) -> AppError {
+        AppError(.conflict, code: code, title: "Conflict", detail: detail, errors: errors)
+    }
+    public static func tooManyRequests(retryAfter seconds: Int) -> AppError {
+        var error = AppError(.tooManyRequests, code: "throttled", title: "Too many requests", detail: "Too many failed attempts; retry in \(seconds) seconds.")
+        error.headers[.retryAfter] = String(seconds)
+        return error
+    }
+    public static let payloadTooLarge = AppError(.contentTooLarge, code: "payload_too_large", title: "Payload too large", detail: "Request bodies are limited to 1 MiB.")
+    public static let internalError = AppError(.internalServerError, code: "internal_error", title: "Internal server error", detail: "Something went wrong on our side; it has been logged.")
+
+    /// Maps Hummingbird's own errors (unknown route, unsupported method, body too large) onto problems.
+    static func from(_ error: HTTPError) -> AppError {
+        switch error.status {
+        case .notFound: .notFound
+        case .contentTooLarge: .payloadTooLarge
+        case .methodNotAllowed: AppError(.methodNotAllowed, code: "method_not_allowed", title: "Method not allowed")
+        case .unauthorized: .unauthorized()
+        default: AppError(error.status, code: "http_\(error.status.code)", title: error.status.reasonPhrase, detail: error.body)
+        }
+    }
+
+    private struct Body: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String?
+        let code: String
+        let errors: [FieldProblem]?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = Body(
+            type: "https://errors.opply.dev/\(code.replacingOccurrences(of: "_", with: "-"))",
+            title: title, status: status.code, detail: detail, code: code,
+            errors: errors.isEmpty ? nil : errors
+        )
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        let data = try JSONCoding.encoder.encode(body)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The API's JSON: `snake_case` keys, RFC 3339 UTC timestamps, and request bodies decoded with field-level errors.
+enum JSONCoding {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.format(date))
+        }
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+
+    static let maxBodySize = 1 << 20
+
+    /// Decodes a JSON request body, answering `413` past 1 MiB and `400` naming the field on any decoding problem.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            var request = request
+            buffer = try await request.collectBody(upTo: maxBodySize)
+        } catch {
+            throw AppError.payloadTooLarge
+        }
+        guard buffer.readableBytes > 0 else { throw AppError.validation(field: "body", "A JSON body is required.") }
+        do {
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw AppError.validation([problem(for: error)])
+        } catch let error as AppError {
+            throw error
+        } catch {
+            throw AppError.validation(field: "body", "Malformed JSON.")
+        }
+    }
+
+    static func problem(for error: DecodingError) -> FieldProblem {
+        switch error {
+        case .keyNotFound(let key, let context):
+            return FieldProblem(path(context.codingPath + [key]), "This field is required.")
+        case .typeMismatch(let type, let context):
+            return FieldProblem(path(context.codingPath), "Expected \(describe(type)).")
+        case .valueNotFound(let type, let context):
+            return FieldProblem(path(context.codingPath), "Expected \(describe(type)), got null.")
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return FieldProblem("body", "Malformed JSON.") }
+            return FieldProblem(path(context.codingPath), "Invalid value.")
+        @unknown default:
+            return FieldProblem("body", "Malformed JSON.")
+        }
+    }
+
+    /// `order_items[1].quantity` from a coding path, in the API's snake_case.
+    static func path(_ codingPath: [any CodingKey]) -> String {
+        var result = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                result += "[\(index)]"
+            } else {
+                if !result.isEmpty { result += "." }
+                result += snakeCase(key.stringValue)
+            }
+        }
+        return result.isEmpty ? "body" : result
+    }
+
+    static func snakeCase(_ name: String) -> String {
+        var result = ""
+        for character in name {
+            if character.isUppercase {
+                result += "_" + character.lowercased()
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type: "a whole number"
+        case is Bool.Type: "true or false"
+        case is [Any].Type: "a list"
+        default: "a \(String(describing: type).lowercased())"
+        }
+    }
+}
+
+/// RFC 3339 UTC timestamps, whole seconds: `2026-11-26T09:30:00Z`.
+enum Timestamp {
+    static func format(_ date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+}
+
+extension Response {
+    /// A JSON response in the API's encoding.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        let data = try JSONCoding.encoder.encode(value)
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+extension HTTPField.Name {
+    static let correlationID = Self("Correlation-ID")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}
+
+/// The outermost middleware: gives every request a correlation id (echoed or generated) that every log line
+/// carries, and turns every error into problem+json; an unexpected one becomes a logged, generic `500`.
+struct RequestMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let correlationID = Self.correlationID(from: request.headers[.correlationID])
+        context.correlationID = correlationID
+        context.logger[metadataKey: "correlation_id"] = .string(correlationID)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = Self.problemResponse(for: error, request: request, context: context)
+        }
+        response.headers[.correlationID] = correlationID
+        return response
+    }
+
+    static func problemResponse(for error: any Error, request: Request, context: Context) -> Response {
+        let problem: AppError
+        switch error {
+        case let error as AppError:
+            problem = error
+        case let error as HTTPError:
+            problem = AppError.from(error)
+        default:
+            context.logger.error("Unexpected error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            problem = .internalError
+        }
+        return (try? problem.response(from: request, context: context)) ?? Response(status: .internalServerError)
+    }
+
+    /// Echoes a UUID or 32-hex id from the client; anything else is replaced so logs stay clean.
+    static func correlationID(from header: String?) -> String {
+        if let header {
+            if header.count == 36, UUID(uuidString: header) != nil { return header.lowercased() }
+            if header.count == 32, header.allSatisfy(\.isHexDigit) { return header.lowercased() }
+        }
+        return UUID().uuidString.lowercased()
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import SQLKit
+
+/// The SQL of the identity area: `customers` and `refresh_tokens`.
+struct CustomerStore: Sendable {
+    let database: any Database
+
+    func find(id: UUID, on sql: any SQLDatabase) async throws -> Customer? {
+        try await sql.select().columns(Customer.columns.map { SQLIdentifier($0) }).from("customers")
+            .where("id", .equal, id).where("deleted_at", .is, SQLLiteral.null)
+            .first().map(Customer.init(row:))
+    }
+
+    func find(id: UUID) async throws -> Customer? {
+        try await database.read { try await find(id: id, on: $0) }
+    }
+
+    /// The customer and password hash for a login, by case-insensitive username.
+    func credentials(usernameKey: String) async throws -> (Customer, String)? {
+        try await database.read { sql in
+            guard let row = try await sql.select().columns((Customer.columns + ["password_hash"]).map { SQLIdentifier($0) })
+                .from("customers").where("username_key", .equal, usernameKey).where("deleted_at", .is, SQLLiteral.null).first()
+            else { return nil }
+            return (try Customer(row: row), try row.decode(column: "password_hash", as: String.self))
+        }
+    }
+
+    func insert(_ customer: Customer, passwordHash: String, on sql: any SQLDatabase) async throws {
+        try await sql.insert(into: "customers")
+            .columns("id", "username", "username_key", "email", "email_key", "password_hash", "first_name", "last_name", "is_staff", "date_joined")
+            .values(
+                SQLBind(customer.id), SQLBind(customer.username), SQLBind(customer.username.lowercased()),
+                SQLBind(customer.email), SQLBind(customer.email.lowercased()), SQLBind(passwordHash),
+                SQLBind(customer.firstName), SQLBind(customer.lastName), SQLBind(customer.isStaff), SQLBind(customer.dateJoined)
+            )
+            .run()
+    }
+
+    func update(_ customer: Customer, on sql: any SQLDatabase) async throws {
+        try await sql.update("customers")
+            .set("email", to: customer.email).set("email_key", to: customer.email.lowercased())
+            .set("first_name", to: customer.firstName).set("last_name", to: customer.lastName)
+            .set("is_staff", to: customer.isStaff)
+            .where("id", .equal, customer.id)
+            .run()
+    }
+
+    /// Which of the two unique keys are already taken by someone else.
+    func taken(usernameKey: String?, emailKey: String?, except id: UUID? = nil, on sql: any SQLDatabase) async throws -> (username: Bool, email: Bool) {
+        var username = false
+        var email = false
+        if let usernameKey {
+            username = try await sql.select().column("id").from("customers").where("username_key", .equal, usernameKey).first() != nil
+        }
+        if let emailKey {
+            var query = sql.select().column("id").from("customers").where("email_key", .equal, emailKey)
+            if let id { query = query.where("id", .notEqual, id) }
+            email = try await query.first() != nil
+        }
+        return (username, email)
+    }
+
+    func softDelete(id: UUID, at now: Date, on sql: any SQLDatabase) async throws {
+        try await sql.update("customers").set("deleted_at", to: now).where("id", .equal, id).run()
+        try await sql.update("refresh_tokens").set("revoked_at", to: now)
+            .where("customer_id", .equal, id).where("revoked_at", .is, SQLLiteral.null).run()
+    }
+
+    func list(page: PageRequest) async throws -> (customers: [Customer], count: Int) {
+        try await database.read { sql in
+            let count = try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("customers")
+                .where("deleted_at", .is, SQLLiteral.null).first()?.decode(column: "n", as: Int.self) ?? 0
+            let rows = try await sql.select().columns(Customer.columns.map { SQLIdentifier($0) }).from("customers")
+                .where("deleted_at", .is, SQLLiteral.null)
+                .orderBy("date_joined").orderBy("id").limit(page.limit).offset(page.offset).all()
+            return (try rows.map(Customer.init(row:)), count)
+        }
+    }
+
+    // MARK: Refresh tokens
+
+    func insertRefreshToken(id: UUID, family: UUID, customerID: UUID, expiresAt: Date, on sql: any SQLDatabase) async throws {
+        try await sql.insert(into: "refresh_tokens")
+            .columns("id", "family", "customer_id", "expires_at")
+            .values(SQLBind(id), SQLBind(family), SQLBind(customerID), SQLBind(expiresAt))
+            .run()
+    }
+
+    /// Marks a live refresh token spent; true when this call spent it (it was live and nobody else had).
+    func spendRefreshToken(id: UUID, customerID: UUID, now: Date, on sql: any SQLDatabase) async throws -> Bool {
+        let rows = try await sql.update("refresh_tokens").set("spent_at", to: now)
+            .where("id", .equal, id).where("customer_id", .equal, customerID)
+            .where("spent_at", .is, SQLLiteral.null).where("revoked_at", .is, SQLLiteral.null)
+            .where("expires_at", .greaterThan, now)
+            .returning("id").all()
+        return rows.count == 1
+    }
+
+    func isLive(refreshID: UUID, now: Date) async throws -> Bool {
+        try await database.read { sql in
+            try await sql.select().column("id").from("refresh_tokens")
+                .where("id", .equal, refreshID).where("spent_at", .is, SQLLiteral.null)
+                .where("revoked_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, now).first() != nil
+        }
+    }
+
+    func wasSpent(refreshID: UUID, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.select().column("id").from("refresh_tokens")
+            .where("id", .equal, refreshID).where("spent_at", .isNot, SQLLiteral.null).first() != nil
+    }
+
+    func revokeFamily(_ family: UUID, customerID: UUID, now: Date, on sql: any SQLDatabase) async throws {
+        try await sql.update("refresh_tokens").set("revoked_at", to: now)
+            .where("family", .equal, family).where("customer_id", .equal, customerID)
+            .where("revoked_at", .is, SQLLiteral.null).run()
+    }
+
+    /// Drops refresh tokens that expired; run by the janitor.
+    func deleteExpiredRefreshTokens(before now: Date) async throws {
+        try await database.transaction { sql in
+            try await sql.delete(from: "refresh_tokens").where("expires_at", .lessThan, now).run()
+        }
+    }
+}

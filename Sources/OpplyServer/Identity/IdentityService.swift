@@ -1,0 +1,227 @@
+import Foundation
+import Logging
+import SQLKit
+
+/// The identity rules: who may register, log in, refresh, and read or change which customer record.
+struct IdentityService: Sendable {
+    let store: CustomerStore
+    let passwords: Passwords
+    let tokens: TokenSigner
+    let throttle: LoginThrottle
+    let clock: WallClock
+    /// Releases a customer's cart when their account is deleted (set by the cart area).
+    var onDelete: @Sendable (UUID, any SQLDatabase) async throws -> Void = { _, _ in }
+
+    struct Registration: Decodable, Sendable {
+        var username: String
+        var email: String
+        var password: String
+        var password2: String
+        var firstName: String?
+        var lastName: String?
+    }
+
+    struct Changes: Decodable, Sendable {
+        var firstName: String?
+        var lastName: String?
+        var email: String?
+        var isStaff: Bool?
+    }
+
+    // MARK: Registration and login
+
+    func register(_ input: Registration, staff: Bool = false) async throws -> Customer {
+        let username = input.username.trimmingCharacters(in: .whitespaces)
+        let email = input.email.trimmingCharacters(in: .whitespaces)
+        var problems: [FieldProblem] = []
+        if let message = Self.usernameProblem(username) { problems.append(FieldProblem("username", message)) }
+        if let message = Self.emailProblem(email) { problems.append(FieldProblem("email", message)) }
+        problems += Passwords.problems(password: input.password, username: username).map { FieldProblem("password", $0) }
+        if input.password != input.password2 { problems.append(FieldProblem("password2", "The two password fields didn't match.")) }
+        problems += Self.nameProblems(first: input.firstName, last: input.lastName)
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+
+        let hash = try await passwords.hash(input.password)
+        let customer = Customer(
+            id: UUID(), username: username, email: email,
+            firstName: input.firstName ?? "", lastName: input.lastName ?? "",
+            isStaff: staff, dateJoined: clock.now
+        )
+        do {
+            try await store.database.transaction { sql in
+                let taken = try await store.taken(usernameKey: username.lowercased(), emailKey: email.lowercased(), on: sql)
+                var problems: [FieldProblem] = []
+                if taken.username { problems.append(FieldProblem("username", "A user with that username already exists.")) }
+                if taken.email { problems.append(FieldProblem("email", "A user with that email already exists.")) }
+                guard problems.isEmpty else { throw AppError.validation(problems) }
+                try await store.insert(customer, passwordHash: hash, on: sql)
+            }
+        } catch {
+            // Two registrations racing past the check: the unique index decides, and the loser gets the same 400.
+            guard let message = uniqueViolation(error) else { throw error }
+            throw message.contains("email")
+                ? AppError.validation(field: "email", "A user with that email already exists.")
+                : AppError.validation(field: "username", "A user with that username already exists.")
+        }
+        return customer
+    }
+
+    func login(username: String, password: String, client: String) async throws -> TokenPair {
+        if let wait = throttle.retryAfter(username: username, client: client, now: clock.now) {
+            throw AppError.tooManyRequests(retryAfter: wait)
+        }
+        let found = try await store.credentials(usernameKey: username.lowercased())
+        let valid = try await passwords.verify(password, hash: found?.1 ?? passwords.decoyHash)
+        guard let (customer, _) = found, valid else {
+            throttle.recordFailure(username: username, client: client, now: clock.now)
+            throw AppError.unauthorized("No active account found with the given credentials.")
+        }
+        throttle.recordSuccess(username: username, client: client)
+        return try await startFamily(for: customer.id)
+    }
+
+    /// A new token pair in a new refresh family (a login, or `create-user` tooling).
+    func startFamily(for customerID: UUID) async throws -> TokenPair {
+        let now = clock.now
+        let refreshID = UUID()
+        let family = UUID()
+        try await store.database.transaction { sql in
+            try await store.insertRefreshToken(id: refreshID, family: family, customerID: customerID, expiresAt: now + tokens.refreshTTL.timeInterval, on: sql)
+        }
+        return try await tokens.pair(customerID: customerID, refreshID: refreshID, family: family, now: now)
+    }
+
+    /// Rotates a refresh token. Presenting a spent one again revokes its whole family: someone holds a copy.
+    func refresh(_ token: String) async throws -> TokenPair {
+        let claims = try await tokens.verify(token, type: "refresh")
+        guard let customerID = claims.customerID, let refreshID = claims.jti.flatMap(UUID.init(uuidString:)),
+            let family = claims.fam.flatMap(UUID.init(uuidString:))
+        else { throw AppError.unauthorized("Token is invalid or expired.") }
+        let now = clock.now
+        let newID = UUID()
+        try await store.database.transaction { sql in
+            guard try await store.spendRefreshToken(id: refreshID, customerID: customerID, now: now, on: sql) else {
+                if try await store.wasSpent(refreshID: refreshID, on: sql) {
+                    try await store.revokeFamily(family, customerID: customerID, now: now, on: sql)
+                    throw CommitThenThrow(error: AppError.unauthorized("Token was already used; its session has been revoked."))
+                }
+                throw AppError.unauthorized("Token is invalid or expired.")
+            }
+            guard try await store.find(id: customerID, on: sql) != nil else { throw AppError.unauthorized("Token is invalid or expired.") }
+            try await store.insertRefreshToken(id: newID, family: family, customerID: customerID, expiresAt: now + tokens.refreshTTL.timeInterval, on: sql)
+        }
+        return try await tokens.pair(customerID: customerID, refreshID: newID, family: family, now: now)
+    }
+
+    /// Succeeds for a valid access token, or a refresh token that is still live.
+    func verify(_ token: String) async throws {
+        let claims = try await tokens.verify(token)
+        if claims.typ == "refresh" {
+            guard let id = claims.jti.flatMap(UUID.init(uuidString:)), try await store.isLive(refreshID: id, now: clock.now) else {
+                throw AppError.unauthorized("Token is invalid or expired.")
+            }
+        }
+    }
+
+    func logout(refresh token: String, caller: Customer) async throws {
+        guard let claims = try? await tokens.verify(token, type: "refresh"), claims.customerID == caller.id,
+            let family = claims.fam.flatMap(UUID.init(uuidString:))
+        else { throw AppError.validation(field: "refresh", "Token is invalid or expired.") }
+        try await store.database.transaction { sql in
+            try await store.revokeFamily(family, customerID: caller.id, now: clock.now, on: sql)
+        }
+    }
+
+    /// The customer an access token belongs to; `401` if the token is bad or the account is gone.
+    func authenticate(bearer token: String) async throws -> Customer {
+        let claims = try await tokens.verify(token, type: "access")
+        guard let id = claims.customerID, let customer = try await store.find(id: id) else {
+            throw AppError.unauthorized("Token is invalid or expired.")
+        }
+        return customer
+    }
+
+    // MARK: Customer records
+
+    func list(caller: Customer, page: PageRequest) async throws -> (customers: [Customer], count: Int) {
+        if caller.isStaff { return try await store.list(page: page) }
+        return (page.offset == 0 ? [caller] : [], 1)
+    }
+
+    /// A record the caller may see: their own, or anyone's for staff. Others' ids answer `404`.
+    func customer(_ id: UUID, caller: Customer) async throws -> Customer {
+        guard caller.isStaff || caller.id == id, let customer = try await store.find(id: id) else { throw AppError.notFound }
+        return customer
+    }
+
+    func update(_ id: UUID, with changes: Changes, caller: Customer) async throws -> Customer {
+        var customer = try await customer(id, caller: caller)
+        var problems = Self.nameProblems(first: changes.firstName, last: changes.lastName)
+        var email: String?
+        if let raw = changes.email {
+            email = raw.trimmingCharacters(in: .whitespaces)
+            if let message = Self.emailProblem(email ?? "") { problems.append(FieldProblem("email", message)) }
+        }
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+        if let isStaff = changes.isStaff, isStaff != customer.isStaff {
+            guard caller.isStaff else { throw AppError.forbidden }
+            customer.isStaff = isStaff
+        }
+        customer.firstName = changes.firstName ?? customer.firstName
+        customer.lastName = changes.lastName ?? customer.lastName
+        customer.email = email ?? customer.email
+        let updated = customer
+        do {
+            try await store.database.transaction { sql in
+                if email != nil, try await store.taken(usernameKey: nil, emailKey: updated.email.lowercased(), except: id, on: sql).email {
+                    throw AppError.validation(field: "email", "A user with that email already exists.")
+                }
+                try await store.update(updated, on: sql)
+            }
+        } catch {
+            guard uniqueViolation(error) != nil else { throw error }
+            throw AppError.validation(field: "email", "A user with that email already exists.")
+        }
+        return updated
+    }
+
+    /// Closes an account: it can no longer log in, its tokens are revoked and its cart released.
+    /// Its orders stay, for the shop's books.
+    func delete(_ id: UUID, caller: Customer) async throws {
+        _ = try await customer(id, caller: caller)
+        try await store.database.transaction { sql in
+            try await onDelete(id, sql)
+            try await store.softDelete(id: id, at: clock.now, on: sql)
+        }
+    }
+
+    // MARK: Rules
+
+    static func usernameProblem(_ username: String) -> String? {
+        let allowed = Set("@.+-_")
+        guard (1...150).contains(username.count) else { return "Enter a username of 1 to 150 characters." }
+        guard username.allSatisfy({ $0.isLetter || $0.isNumber || allowed.contains($0) }) else {
+            return "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
+        }
+        return nil
+    }
+
+    static func emailProblem(_ email: String) -> String? {
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        let invalid = "Enter a valid email address."
+        guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64,
+            !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return invalid }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && $0.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-")
+            && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } })
+        else { return invalid }
+        return nil
+    }
+
+    static func nameProblems(first: String?, last: String?) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
+        if let first, first.count > 150 { problems.append(FieldProblem("first_name", "Ensure this field has no more than 150 characters.")) }
+        if let last, last.count > 150 { problems.append(FieldProblem("last_name", "Ensure this field has no more than 150 characters.")) }
+        return problems
+    }
+}

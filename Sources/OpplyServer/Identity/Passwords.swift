@@ -1,0 +1,46 @@
+import HummingbirdBcrypt
+import NIOPosix
+
+/// Password rules and bcrypt hashing; hashing always runs on the thread pool, never on an event loop.
+struct Passwords: Sendable {
+    let cost: UInt8
+    /// A valid hash of a random password at the same cost: checked when the username is unknown,
+    /// so a login takes the same time whether or not the account exists.
+    let decoyHash: String
+
+    init(cost: UInt8) async throws {
+        self.cost = cost
+        self.decoyHash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(randomToken(bytes: 16), cost: cost) }
+    }
+
+    func hash(_ password: String) async throws -> String {
+        let cost = self.cost
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+    }
+
+    func verify(_ password: String, hash: String) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+    }
+
+    /// What is wrong with `password` for this username, or nil when it may be used.
+    static func problems(password: String, username: String) -> [String] {
+        var problems: [String] = []
+        if password.count < 8 { problems.append("This password is too short. It must contain at least 8 characters.") }
+        if password.utf8.count > 72 { problems.append("This password is too long. It must be at most 72 bytes.") }
+        if !password.isEmpty, password.allSatisfy(\.isNumber) { problems.append("This password is entirely numeric.") }
+        if !username.isEmpty, password.lowercased() == username.lowercased() { problems.append("The password is too similar to the username.") }
+        if common.contains(password.lowercased()) { problems.append("This password is too common.") }
+        return problems
+    }
+
+    static let common: Set<String> = [
+        "password", "password1", "password12", "password123", "password!", "passw0rd", "p@ssw0rd", "p@ssword",
+        "12345678", "123456789", "1234567890", "qwerty123", "qwertyuiop", "qwerty12", "1q2w3e4r", "1qaz2wsx",
+        "iloveyou", "sunshine", "princess", "football", "baseball", "welcome1", "welcome123", "admin123",
+        "letmein1", "letmein123", "trustno1", "superman", "batman123", "dragon123", "monkey123", "starwars",
+        "whatever", "abc12345", "abcd1234", "zaq12wsx", "changeme", "changeme1", "master123", "shadow123",
+        "michael1", "jennifer", "computer", "internet", "mustang1", "access14", "freedom1", "qazwsxedc",
+        "asdfghjkl", "zxcvbnm1", "11111111", "00000000", "88888888", "iloveyou1", "secret123", "default1",
+        "administrator", "opplyshop", "testtest", "test1234", "guest123", "hello123", "loveme12",
+    ]
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OpplyServer
+
+/// The `opply` command: parses arguments, reads the configuration, then hands over to `OpplyServer`.
+@main
+struct Opply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The Opply marketplace backend.",
+        subcommands: [Serve.self, Migrate.self, CreateUser.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// Prints a line to standard output at once, even when it is a pipe or a file.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Reads the environment into an `AppConfig` and sets up logging; a bad value ends the process with one line.
+func loadConfig() throws -> (AppConfig, Logger) {
+    let config: AppConfig
+    do {
+        config = try AppConfig.fromEnvironment()
+    } catch {
+        FileHandle.standardError.write(Data("opply: configuration error: \(error.description)\n".utf8))
+        throw ExitCode(78)
+    }
+    let level = config.logLevel
+    let format = config.logFormat
+    LoggingSystem.bootstrap { label in
+        var handler: any LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    var logger = Logger(label: "opply")
+    logger.logLevel = level
+    return (config, logger)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Migrate the database, then serve the API until SIGTERM or SIGINT.")
+
+    @Option(help: "Address to listen on (overrides HOST).") var host: String?
+    @Option(help: "Port to listen on (overrides PORT).") var port: Int?
+
+    func run() async throws {
+        var (config, logger) = try loadConfig()
+        config.host = host ?? config.host
+        config.port = port ?? config.port
+        if config.jwtSecretGenerated {
+            logger.warning("JWT_SECRET is not set: using a random secret for this run (development only); tokens die with the process.")
+        }
+        let shop = try await Shop.open(config, logger: logger)
+        if config.seedDemoData, let password = try await shop.seedDemoIfEmpty() {
+            say("Created the staff account 'admin' with password: \(password)\n(shown once; create your own with `opply create-user --staff`)")
+        }
+        logger.info("Serving", metadata: ["address": "http://\(config.host):\(config.port)", "database": "\(config.databaseURL)"])
+        try await buildApplication(shop: shop).runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+
+    func run() async throws {
+        let (config, logger) = try loadConfig()
+        let shop = try await Shop.open(config, logger: logger)
+        await shop.close()
+        say("Database is up to date: \(config.databaseURL)")
+    }
+}
+
+struct CreateUser: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create-user", abstract: "Create a customer (or a staff member with --staff).")
+
+    @Option var username: String
+    @Option var email: String
+    @Option(help: "The password; read from standard input when omitted.") var password: String?
+    @Flag(help: "Make the account staff.") var staff = false
+
+    func run() async throws {
+        let (config, logger) = try loadConfig()
+        let secret = password ?? readLine(strippingNewline: true) ?? ""
+        let shop = try await Shop.open(config, logger: logger)
+        defer { Task { await shop.close() } }
+        do {
+            let customer = try await shop.createUser(username: username, email: email, password: secret, staff: staff)
+            say("Created \(customer.isStaff ? "staff member" : "customer") \(customer.username) (\(customer.id.uuidString.lowercased()))")
+            await shop.close()
+        } catch let error as AppError {
+            await shop.close()
+            let details = error.errors.map { "\($0.field): \($0.message)" }.joined(separator: "; ")
+            FileHandle.standardError.write(Data("opply: \(details.isEmpty ? error.detail ?? error.title : details)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

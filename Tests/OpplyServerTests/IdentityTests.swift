@@ -1,0 +1,277 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import OpplyServer
+
+@Suite struct IdentityTests {
+    @Test(arguments: TestStore.all)
+    func registerThenLogInThenReadMe(store: TestStore) async throws {
+        try await withShop(store) { client, _ in
+            let registered = try await client.send(.post, "/api/identity/register/", json: [
+                "username": "Alice", "email": "alice@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+                "first_name": "Alice", "last_name": "Liddell",
+            ])
+            #expect(registered.status == .created)
+            #expect(registered.json["username"] as? String == "Alice")
+            #expect(registered.json["is_staff"] as? Bool == false)
+            #expect(registered.json["password"] == nil && registered.json["password_hash"] == nil)
+            let id = try #require(registered.json["id"] as? String)
+            #expect(id == id.lowercased() && UUID(uuidString: id) != nil)
+
+            let token = try await client.send(.post, "/api/identity/token/", json: ["username": "alice", "password": "correct-horse-9"])
+            #expect(token.status == .ok)
+            #expect(token.json["token_type"] as? String == "Bearer")
+            #expect(token.json["expires_in"] as? Int == 900)
+            let access = try #require(token.json["access"] as? String)
+
+            let me = try await client.send(.get, "/api/identity/me/", token: access)
+            #expect(me.status == .ok)
+            #expect(me.json["id"] as? String == id)
+            #expect(me.json["first_name"] as? String == "Alice")
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func usernameAndEmailAreUniqueIgnoringCase(store: TestStore) async throws {
+        try await withShop(store) { client, _ in
+            _ = try await client.signUp("bob")
+            let sameName = try await client.send(.post, "/api/identity/register/", json: [
+                "username": "BOB", "email": "other@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+            ])
+            #expect(sameName.status == .badRequest)
+            #expect(sameName.fields == ["username"])
+            let sameEmail = try await client.send(.post, "/api/identity/register/", json: [
+                "username": "robert", "email": "BOB@Example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+            ])
+            #expect(sameEmail.status == .badRequest)
+            #expect(sameEmail.fields == ["email"])
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func fiftyConcurrentRegistrationsOfOneUsernameCreateOneAccount(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        try await client.send(.post, "/api/identity/register/", json: [
+                            "username": index % 2 == 0 ? "racer" : "RACER", "email": "racer\(index)@example.com",
+                            "password": "correct-horse-9", "password2": "correct-horse-9",
+                        ]).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .created }.count == 1)
+            #expect(statuses.filter { $0 == .badRequest }.count == 49)
+            let rows = try await shop.database.read { sql in
+                try await sql.select().column("id").from("customers").where("username_key", .equal, "racer").all()
+            }
+            #expect(rows.count == 1)
+        }
+    }
+
+    @Test(arguments: [
+        (["password": "short1", "password2": "short1"], "password"),
+        (["password": "12345678901", "password2": "12345678901"], "password"),
+        (["password": "password123", "password2": "password123"], "password"),
+        (["password": "carol-carol", "password2": "carol-carol", "username": "carol-carol"], "password"),
+        (["password": "correct-horse-9", "password2": "correct-horse-8"], "password2"),
+        (["username": "no spaces"], "username"),
+        (["username": String(repeating: "a", count: 151)], "username"),
+        (["username": ""], "username"),
+        (["email": "not-an-email"], "email"),
+        (["email": "a@b"], "email"),
+        (["first_name": String(repeating: "x", count: 151)], "first_name"),
+    ])
+    func registrationRulesNameTheField(overrides: [String: String], field: String) async throws {
+        try await withShop(.sqlite) { client, shop in
+            var body = ["username": "carol", "email": "carol@example.com", "password": "correct-horse-9", "password2": "correct-horse-9"]
+            body.merge(overrides) { $1 }
+            let reply = try await client.send(.post, "/api/identity/register/", json: body)
+            #expect(reply.status == .badRequest)
+            #expect(reply.fields.contains(field), "\(reply.text)")
+            #expect(reply.headers[.contentType] == "application/problem+json")
+            let count = try await shop.database.read { try await $0.select().column("id").from("customers").all().count }
+            #expect(count == 0)
+        }
+    }
+
+    @Test func badBodiesAnswer400Or413NeverA500() async throws {
+        try await withShop(.sqlite) { client, _ in
+            let malformed = try await client.send(.post, "/api/identity/register/", raw: "{\"username\": ")
+            #expect(malformed.status == .badRequest)
+            #expect(malformed.fields == ["body"])
+            let wrongType = try await client.send(.post, "/api/identity/register/", json: [
+                "username": 12, "email": "x@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+            ])
+            #expect(wrongType.status == .badRequest)
+            #expect(wrongType.fields == ["username"])
+            let missing = try await client.send(.post, "/api/identity/register/", json: ["username": "dave"])
+            #expect(missing.status == .badRequest)
+            #expect(missing.fields.count == 1)
+            let notAnObject = try await client.send(.post, "/api/identity/token/", json: [1, 2, 3])
+            #expect(notAnObject.status == .badRequest)
+            let empty = try await client.send(.post, "/api/identity/token/")
+            #expect(empty.status == .badRequest)
+            let huge = try await client.send(.post, "/api/identity/register/", raw: "{\"username\": \"" + String(repeating: "a", count: 1_100_000) + "\"}")
+            #expect(huge.status == .contentTooLarge)
+            #expect(huge.code == "payload_too_large")
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func wrongPasswordIs401AndRepeatedFailuresAreThrottled(store: TestStore) async throws {
+        try await withShop(store) { client, _ in
+            _ = try await client.signUp("erin")
+            let unknown = try await client.send(.post, "/api/identity/token/", json: ["username": "nobody", "password": "whatever-123"])
+            #expect(unknown.status == .unauthorized)
+            for _ in 0..<5 {
+                let reply = try await client.send(.post, "/api/identity/token/", json: ["username": "erin", "password": "wrong-password"])
+                #expect(reply.status == .unauthorized)
+            }
+            let throttled = try await client.send(.post, "/api/identity/token/", json: ["username": "erin", "password": "correct-horse-9"])
+            #expect(throttled.status == .tooManyRequests)
+            let retryAfter = try #require(throttled.headers[.retryAfter].flatMap { Int($0) })
+            #expect(retryAfter > 0 && retryAfter <= 300)
+            // Another username from the same client is not affected.
+            _ = try await client.signUp("frank")
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func refreshRotatesAndReuseRevokesTheFamily(store: TestStore) async throws {
+        try await withShop(store) { client, _ in
+            _ = try await client.signUp("gina")
+            let first = try await client.logIn("gina")
+            let rotated = try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": first.refresh])
+            #expect(rotated.status == .ok)
+            let second = try #require(rotated.json["refresh"] as? String)
+            let newAccess = try #require(rotated.json["access"] as? String)
+            #expect(try await client.send(.get, "/api/identity/me/", token: newAccess).status == .ok)
+
+            // The spent token again: refused, and the whole family (including `second`) is revoked.
+            let replay = try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": first.refresh])
+            #expect(replay.status == .unauthorized)
+            let afterTheft = try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": second])
+            #expect(afterTheft.status == .unauthorized)
+            // An access token is not a refresh token.
+            let wrongType = try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": newAccess])
+            #expect(wrongType.status == .unauthorized)
+            // A separate login is a separate family and still works.
+            let other = try await client.logIn("gina")
+            #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": other.refresh]).status == .ok)
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func verifyAndLogout(store: TestStore) async throws {
+        try await withShop(store) { client, _ in
+            _ = try await client.signUp("hank")
+            let tokens = try await client.logIn("hank")
+            let ok = try await client.send(.post, "/api/identity/token/verify/", json: ["token": tokens.access])
+            #expect(ok.status == .ok)
+            #expect(ok.text == "{}")
+            #expect(try await client.send(.post, "/api/identity/token/verify/", json: ["token": "garbage"]).status == .unauthorized)
+
+            let logout = try await client.send(.post, "/api/identity/logout/", json: ["refresh": tokens.refresh], token: tokens.access)
+            #expect(logout.status == .noContent)
+            #expect(try await client.send(.post, "/api/identity/token/verify/", json: ["token": tokens.refresh]).status == .unauthorized)
+            #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": tokens.refresh]).status == .unauthorized)
+            // Someone else's refresh token cannot be revoked by this caller.
+            let (_, other) = try await client.signUp("ivy")
+            let ivyTokens = try await client.logIn("ivy")
+            _ = other
+            let foreign = try await client.send(.post, "/api/identity/logout/", json: ["refresh": ivyTokens.refresh], token: tokens.access)
+            #expect(foreign.status == .badRequest)
+            #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": ivyTokens.refresh]).status == .ok)
+        }
+    }
+
+    @Test func forgedExpiredAndUnsignedTokensAre401() async throws {
+        try await withShop(.sqlite) { client, _ in
+            let (id, _) = try await client.signUp("jane")
+            let customerID = try #require(UUID(uuidString: id))
+            let forger = await TokenSigner(secret: String(repeating: "x", count: 32), accessTTL: .seconds(900), refreshTTL: .seconds(900))
+            let forged = try await forger.pair(customerID: customerID, refreshID: UUID(), family: UUID(), now: Date()).access
+            let signer = await TokenSigner(secret: testConfig(.sqliteMemory).jwtSecret, accessTTL: .seconds(900), refreshTTL: .seconds(900))
+            let expired = try await signer.pair(customerID: customerID, refreshID: UUID(), family: UUID(), now: Date() - 3600).access
+            let valid = try await signer.pair(customerID: customerID, refreshID: UUID(), family: UUID(), now: Date()).access
+            let header = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URL
+            let payload = Data(#"{"sub":"\#(id)","typ":"access","exp":4102444800,"iat":1700000000}"#.utf8).base64URL
+            let unsigned = "\(header).\(payload)."
+
+            #expect(try await client.send(.get, "/api/identity/me/", token: valid).status == .ok)
+            for token in [forged, expired, unsigned, "garbage", "a.b.c", ""] {
+                let reply = try await client.send(.get, "/api/identity/me/", token: token)
+                #expect(reply.status == .unauthorized, "token \(token)")
+                #expect(reply.headers[.wwwAuthenticate] == "Bearer")
+            }
+            for header in ["Basic dXNlcjpwYXNz", "Bearer", "Token abc", String(repeating: "B", count: 5000)] {
+                let reply = try await client.send(.get, "/api/identity/me/", headers: [.authorization: header])
+                #expect(reply.status == .unauthorized, "header \(header.prefix(20))")
+            }
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func customersSeeOnlyThemselvesAndStaffSeeEveryone(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let (kimID, kim) = try await client.signUp("kim")
+            let (leoID, leo) = try await client.signUp("leo")
+            let staff = try await shop.staffToken(client)
+
+            let kimsList = try await client.send(.get, "/api/identity/customers/", token: kim)
+            #expect(kimsList.json["count"] as? Int == 1)
+            #expect(kimsList.list.map { $0["id"] as? String } == [kimID])
+            #expect(try await client.send(.get, "/api/identity/customers/\(leoID)/", token: kim).status == .notFound)
+            #expect(try await client.send(.patch, "/api/identity/customers/\(leoID)/", json: ["first_name": "X"], token: kim).status == .notFound)
+            #expect(try await client.send(.delete, "/api/identity/customers/\(leoID)/", token: kim).status == .notFound)
+            #expect(try await client.send(.get, "/api/identity/customers/not-a-uuid/", token: kim).status == .notFound)
+            #expect(try await client.send(.get, "/api/identity/customers/\(kimID)", token: kim).status == .ok)
+
+            let promote = try await client.send(.patch, "/api/identity/customers/\(kimID)/", json: ["is_staff": true], token: kim)
+            #expect(promote.status == .forbidden)
+            let rename = try await client.send(.patch, "/api/identity/customers/\(kimID)/", json: ["first_name": "Kimberly", "email": "KIM2@example.com"], token: kim)
+            #expect(rename.status == .ok)
+            #expect(rename.json["first_name"] as? String == "Kimberly")
+            #expect(rename.json["is_staff"] as? Bool == false)
+            let stolenEmail = try await client.send(.patch, "/api/identity/customers/\(kimID)/", json: ["email": "leo@example.com"], token: kim)
+            #expect(stolenEmail.status == .badRequest)
+            #expect(stolenEmail.fields == ["email"])
+
+            let all = try await client.send(.get, "/api/identity/customers/?limit=2", token: staff)
+            #expect(all.json["count"] as? Int == 3)
+            #expect(all.list.count == 2)
+            let next = try #require(all.json["next"] as? String)
+            #expect(next.hasSuffix("/api/identity/customers/?limit=2&offset=2"))
+            #expect(all.json["previous"] is NSNull)
+            let promoted = try await client.send(.patch, "/api/identity/customers/\(leoID)/", json: ["is_staff": true], token: staff)
+            #expect(promoted.json["is_staff"] as? Bool == true)
+            #expect(try await client.send(.get, "/api/identity/customers/?limit=101", token: staff).status == .badRequest)
+            #expect(try await client.send(.get, "/api/identity/customers/?offset=-1", token: staff).status == .badRequest)
+            _ = leo
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func deletedAccountCanNoLongerLogIn(store: TestStore) async throws {
+        try await withShop(store) { client, _ in
+            let (id, token) = try await client.signUp("mia")
+            let refresh = try await client.logIn("mia").refresh
+            #expect(try await client.send(.delete, "/api/identity/customers/\(id)/", token: token).status == .noContent)
+            #expect(try await client.send(.get, "/api/identity/me/", token: token).status == .unauthorized)
+            #expect(try await client.send(.post, "/api/identity/token/", json: ["username": "mia", "password": "correct-horse-9"]).status == .unauthorized)
+            #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": refresh]).status == .unauthorized)
+        }
+    }
+}
+
+extension Data {
+    var base64URL: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}

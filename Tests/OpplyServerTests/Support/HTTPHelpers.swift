@@ -1,0 +1,68 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import OpplyServer
+
+/// A response as tests look at it: status, headers and the JSON body (if any).
+struct Reply: @unchecked Sendable {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let body: ByteBuffer
+
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:] }
+    var list: [[String: Any]] { json["results"] as? [[String: Any]] ?? [] }
+    var text: String { String(buffer: body) }
+    /// The `field` names of a problem's `errors`.
+    var fields: [String] { (json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String } }
+    var code: String? { json["code"] as? String }
+}
+
+extension TestClientProtocol {
+    @discardableResult
+    func send(
+        _ method: HTTPRequest.Method, _ path: String, json: Any? = nil, raw: String? = nil,
+        token: String? = nil, headers extra: HTTPFields = [:]
+    ) async throws -> Reply {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        var body: ByteBuffer?
+        if let json {
+            body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
+            headers[.contentType] = "application/json"
+        } else if let raw {
+            body = ByteBuffer(string: raw)
+            headers[.contentType] = "application/json"
+        }
+        return try await execute(uri: path, method: method, headers: headers, body: body) { response in
+            Reply(status: response.status, headers: response.headers, body: response.body)
+        }
+    }
+
+    /// Registers a customer and returns their id and access token.
+    func signUp(_ username: String, password: String = "correct-horse-9") async throws -> (id: String, token: String) {
+        let registered = try await send(.post, "/api/identity/register/", json: [
+            "username": username, "email": "\(username)@example.com", "password": password, "password2": password,
+        ])
+        #expect(registered.status == .created, "register \(username): \(registered.text)")
+        let tokens = try await logIn(username, password: password)
+        return (registered.json["id"] as? String ?? "", tokens.access)
+    }
+
+    func logIn(_ username: String, password: String = "correct-horse-9") async throws -> (access: String, refresh: String) {
+        let reply = try await send(.post, "/api/identity/token/", json: ["username": username, "password": password])
+        #expect(reply.status == .ok, "login \(username): \(reply.text)")
+        return (reply.json["access"] as? String ?? "", reply.json["refresh"] as? String ?? "")
+    }
+}
+
+extension Shop {
+    /// A staff account and its access token, made the way an operator would (`opply create-user --staff`).
+    func staffToken(_ client: some TestClientProtocol, username: String = "staff") async throws -> String {
+        _ = try await createUser(username: username, email: "\(username)@example.com", password: "correct-horse-9", staff: true)
+        return try await client.logIn(username).access
+    }
+}

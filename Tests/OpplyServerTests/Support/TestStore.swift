@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import SQLKit
+import Testing
+
+@testable import OpplyServer
+
+/// The stores every database test runs on: SQLite always, PostgreSQL when `TEST_POSTGRES_URL` is set.
+enum TestStore: String, CustomTestStringConvertible, Sendable {
+    case sqlite
+    case postgres
+
+    static let postgresURL = ProcessInfo.processInfo.environment["TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    static let all: [TestStore] = postgresURL == nil ? [.sqlite] : [.sqlite, .postgres]
+    var testDescription: String { rawValue }
+
+    /// A fresh, empty database for one test, and how to throw it away.
+    func makeDatabaseURL() async throws -> (DatabaseURL, @Sendable () async -> Void) {
+        switch self {
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("opply-test-\(UUID().uuidString).sqlite").path
+            return (.sqliteFile(path: path), {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            })
+        case .postgres:
+            guard let url = Self.postgresURL, case .postgres(let admin) = try DatabaseURL(parsing: url) else {
+                throw ConfigError("TEST_POSTGRES_URL is not a postgres:// URL")
+            }
+            let name = "opply_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
+            try await Self.onAdmin(admin) { sql in try await sql.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            var address = admin
+            address.database = name
+            return (.postgres(address), {
+                try? await Self.onAdmin(admin) { sql in try await sql.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+            })
+        }
+    }
+
+    private static func onAdmin(_ admin: DatabaseURL.PostgresAddress, _ body: (any SQLDatabase) async throws -> Void) async throws {
+        let store = PostgresStore(address: admin, maxConnections: 1, logger: Logger(label: "test-admin"))
+        do {
+            try await store.read(body)
+            await store.close()
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+/// A configuration for tests: fast bcrypt, short background intervals, no demo data.
+func testConfig(_ url: DatabaseURL) -> AppConfig {
+    var config = AppConfig()
+    config.environment = .test
+    config.databaseURL = url
+    config.bcryptCost = 4
+    config.databasePoolSize = 30
+    config.backgroundInterval = .milliseconds(200)
+    return config
+}
+
+/// A clock tests can move forward.
+final class TestClock: Sendable {
+    private let offset = Mutex<TimeInterval>(0)
+    var clock: WallClock { WallClock { [self] in Date() + self.offset.withLock { $0 } } }
+    func advance(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+}
+
+import Synchronization
+
+/// Opens a shop on a fresh database of `store`, runs `body` against its router, then throws the database away.
+func withShop(
+    _ store: TestStore,
+    clock: TestClock = TestClock(),
+    configure: (inout AppConfig) -> Void = { _ in },
+    _ body: @Sendable (any TestClientProtocol, Shop) async throws -> Void
+) async throws {
+    let (url, drop) = try await store.makeDatabaseURL()
+    var config = testConfig(url)
+    configure(&config)
+    var logger = Logger(label: "test")
+    logger.logLevel = .warning
+    do {
+        let shop = try await Shop.open(config, logger: logger, clock: clock.clock)
+        try await buildApplication(shop: shop).test(.router) { client in
+            try await body(client, shop)
+        }
+    } catch {
+        await drop()
+        throw error
+    }
+    await drop()
+}
