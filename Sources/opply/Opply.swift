@@ -8,7 +8,7 @@ import OpplyServer
 struct Opply: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The Opply marketplace backend.",
-        subcommands: [Serve.self, Migrate.self, CreateUser.self],
+        subcommands: [Serve.self, Migrate.self, CreateUser.self, Seed.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -95,5 +95,26 @@ struct CreateUser: AsyncParsableCommand {
             FileHandle.standardError.write(Data("opply: \(details.isEmpty ? error.detail ?? error.title : details)\n".utf8))
             throw ExitCode.failure
         }
+    }
+}
+
+struct Seed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Add a demo catalog of N products (with stock) across 20 categories.")
+
+    @Option(help: "How many products to add.") var products = 1_000
+
+    func run() async throws {
+        let (config, logger) = try loadConfig()
+        guard products > 0 else { throw ValidationError("--products must be at least 1") }
+        let shop = try await Shop.open(config, logger: logger)
+        let started = ContinuousClock.now
+        do {
+            try await shop.seedCatalog(products: products)
+        } catch {
+            await shop.close()
+            throw error
+        }
+        await shop.close()
+        say("Seeded \(products) products in \(ContinuousClock.now - started) into \(config.databaseURL)")
     }
 }

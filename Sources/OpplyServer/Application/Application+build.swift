@@ -22,5 +22,6 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     router.add(middleware: RequestMiddleware())
     OperationsController(shop: shop).addRoutes(to: router)
     IdentityController(identity: shop.identity).addRoutes(to: router)
+    CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)
     return router
 }

@@ -12,6 +12,8 @@ public struct Shop: Sendable {
     let clock: WallClock
     let logger: Logger
     let identity: IdentityService
+    let inventory: Inventory
+    let catalog: CatalogService
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
@@ -36,6 +38,13 @@ public struct Shop: Sendable {
             passwords: try await Passwords(cost: config.bcryptCost),
             tokens: await TokenSigner(secret: config.jwtSecret, accessTTL: config.accessTokenTTL, refreshTTL: config.refreshTokenTTL),
             throttle: LoginThrottle(limit: config.loginAttempts, window: config.loginWindow),
+            clock: clock
+        )
+        self.inventory = Inventory(clock: clock)
+        self.catalog = CatalogService(
+            store: CatalogStore(primary: database, reader: database),
+            inventory: inventory,
+            cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize),
             clock: clock
         )
     }
@@ -72,6 +81,7 @@ public struct Shop: Sendable {
         guard existing == nil else { return nil }
         let password = randomToken(bytes: 12)
         _ = try await createUser(username: "admin", email: "admin@example.com", password: password, staff: true)
+        try await seedCatalog(products: products)
         return password
     }
 }

@@ -36,6 +36,11 @@ enum JSONCoding {
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]) {
+                // The body is valid JSON: Foundation reports a number that does not fit an `Int` this way, without a path.
+                throw AppError.validation([numberProblem(in: object, path: "") ?? FieldProblem("body", "Invalid value.")])
+            }
             throw AppError.validation([problem(for: error)])
         } catch let error as AppError {
             throw error
@@ -58,6 +63,28 @@ enum JSONCoding {
         @unknown default:
             return FieldProblem("body", "Malformed JSON.")
         }
+    }
+
+    /// The first number in a JSON value that is not a whole number an `Int` can hold.
+    static func numberProblem(in value: Any, path: String) -> FieldProblem? {
+        switch value {
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                if let problem = numberProblem(in: object[key] as Any, path: path.isEmpty ? key : "\(path).\(key)") { return problem }
+            }
+        case let array as [Any]:
+            for (index, element) in array.enumerated() {
+                if let problem = numberProblem(in: element, path: "\(path)[\(index)]") { return problem }
+            }
+        case let number as NSNumber where !(number is Bool):
+            let double = number.doubleValue
+            if double.rounded() != double || double.magnitude >= 9.0e18 {
+                return FieldProblem(path.isEmpty ? "body" : path, "Expected a whole number.")
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     /// `order_items[1].quantity` from a coding path, in the API's snake_case.

@@ -66,3 +66,30 @@ extension Shop {
         return try await client.logIn(username).access
     }
 }
+
+extension TestClientProtocol {
+    /// Creates a product as staff and returns its id.
+    @discardableResult
+    func createProduct(
+        _ name: String, price: String = "9.99", quantity: Int = 10, category: String? = nil, description: String = "",
+        staff: String
+    ) async throws -> String {
+        var body: [String: Any] = ["name": name, "price": price, "quantity": quantity, "description": description]
+        if let category { body["category"] = category }
+        let reply = try await send(.post, "/api/catalog/products/", json: body, token: staff)
+        #expect(reply.status == .created, "create \(name): \(reply.text)")
+        return reply.json["id"] as? String ?? ""
+    }
+
+    func quantity(of product: String) async throws -> Int? {
+        try await send(.get, "/api/catalog/products/\(product)/").json["quantity"] as? Int
+    }
+}
+
+extension Shop {
+    /// Fails the test with every broken stock invariant.
+    func expectStockInvariants(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let violations = try await stockCheck.run()
+        #expect(violations.isEmpty, "\(violations)", sourceLocation: sourceLocation)
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The `/api/catalog/` routes: public cached reads with ETags, and staff writes.
+struct CatalogController: Sendable {
+    let catalog: CatalogService
+    let identity: IdentityService
+    let ttl: Duration
+
+    private struct CategoryName: Decodable { let name: String }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        let open = router.group("api/catalog")
+        open.get("products") { request, _ in
+            let query = try ProductQuery(from: request)
+            let cached = try await catalog.listBody(query, baseURL: Page<Product>.baseURL(of: request)) { products, count in
+                ByteBuffer(bytes: try JSONCoding.encoder.encode(Page(results: products, count: count, page: query.page, request: request)))
+            }
+            return respond(cached, to: request)
+        }
+        open.get("products/:id") { request, context in
+            respond(try await catalog.productBody(try context.uuid("id")), to: request)
+        }
+        open.get("categories") { request, _ in
+            respond(try await catalog.categoriesBody(), to: request)
+        }
+
+        let staff = router.group("api/catalog").add(middleware: Authenticator(identity: identity)).group(context: CustomerContext.self)
+        staff.post("products") { request, context in
+            try context.requireStaff()
+            let input = try await JSONCoding.decode(CatalogService.NewProduct.self, from: request)
+            return try Response.json(try await catalog.create(input, staff: context.customer), status: .created)
+        }
+        staff.patch("products/:id") { request, context in
+            try context.requireStaff()
+            let changes = try await JSONCoding.decode(CatalogService.Changes.self, from: request)
+            return try Response.json(try await catalog.update(try context.uuid("id"), with: changes))
+        }
+        staff.delete("products/:id") { _, context in
+            try context.requireStaff()
+            try await catalog.archive(try context.uuid("id"))
+            return Response(status: .noContent)
+        }
+        staff.post("products/:id/inventory") { request, context in
+            try context.requireStaff()
+            let input = try await JSONCoding.decode(CatalogService.Adjustment.self, from: request)
+            return try Response.json(try await catalog.adjust(try context.uuid("id"), with: input, staff: context.customer))
+        }
+        staff.patch("categories/:slug") { request, context in
+            try context.requireStaff()
+            let input = try await JSONCoding.decode(CategoryName.self, from: request)
+            guard let slug = context.parameters.get("slug") else { throw AppError.notFound }
+            return try Response.json(try await catalog.renameCategory(slug, to: input.name))
+        }
+    }
+
+    /// A cached body with its ETag, or `304` when the client already has it.
+    private func respond(_ cached: (body: ByteBuffer, etag: String), to request: Request) -> Response {
+        var headers: HTTPFields = [.eTag: cached.etag, .cacheControl: "public, max-age=\(ttl.components.seconds)"]
+        if let ifNoneMatch = request.headers[.ifNoneMatch], Self.matches(ifNoneMatch, etag: cached.etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: cached.body))
+    }
+
+    static func matches(_ ifNoneMatch: String, etag: String) -> Bool {
+        ifNoneMatch.split(separator: ",").contains { candidate in
+            let tag = candidate.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || tag == etag || tag == "W/" + etag
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import NIOCore
+import SQLKit
+
+/// The catalog rules: what staff may change, how money and slugs are checked, and when the cache is dropped.
+struct CatalogService: Sendable {
+    let store: CatalogStore
+    let inventory: Inventory
+    let cache: CatalogCache
+    let clock: WallClock
+    /// Takes an archived product out of every cart, releasing its stock (set by the cart area).
+    var onArchive: @Sendable (UUID, any SQLDatabase) async throws -> Void = { _, _ in }
+    /// Tells other instances that the catalog changed (set when running on PostgreSQL).
+    var onChange: @Sendable () async -> Void = {}
+
+    struct NewProduct: Decodable, Sendable {
+        var name: String
+        var description: String?
+        var price: String
+        var quantity: Int
+        var category: String?
+    }
+
+    /// A PATCH: absent fields stay, `category: null` clears the category.
+    struct Changes: Decodable, Sendable {
+        var name: String?
+        var description: String?
+        var price: String?
+        var category: String??
+
+        private enum CodingKeys: String, CodingKey { case name, description, price, category, quantity }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decodeIfPresent(String.self, forKey: .name)
+            description = try container.decodeIfPresent(String.self, forKey: .description)
+            price = try container.decodeIfPresent(String.self, forKey: .price)
+            if container.contains(.category) {
+                category = .some(try container.decodeNil(forKey: .category) ? nil : container.decode(String.self, forKey: .category))
+            }
+            if container.contains(.quantity) {
+                throw AppError.validation(field: "quantity", "Stock changes only through POST /api/catalog/products/{id}/inventory/.")
+            }
+        }
+    }
+
+    struct Adjustment: Decodable, Sendable {
+        var adjustment: Int
+        var reason: String
+    }
+
+    // MARK: Reads (cached)
+
+    func listBody(_ query: ProductQuery, baseURL: String, render: @Sendable ([Product], Int) throws -> ByteBuffer) async throws -> (body: ByteBuffer, etag: String) {
+        let key = "list|\(baseURL)|\(query.page.limit)|\(query.page.offset)|\(query.search ?? "")|\(query.category ?? "")|"
+            + "\(query.minPrice.map(String.init) ?? "")|\(query.maxPrice.map(String.init) ?? "")|\(query.inStock)|\(query.ordering.rawValue)"
+        return try await cache.body(for: key) {
+            let (products, count) = try await store.list(query)
+            return try render(products, count)
+        }
+    }
+
+    func productBody(_ id: UUID) async throws -> (body: ByteBuffer, etag: String) {
+        try await cache.body(for: "product|\(id)") {
+            guard let product = try await store.product(id) else { throw AppError.notFound }
+            return ByteBuffer(bytes: try JSONCoding.encoder.encode(product))
+        }
+    }
+
+    func categoriesBody() async throws -> (body: ByteBuffer, etag: String) {
+        try await cache.body(for: "categories") {
+            ByteBuffer(bytes: try JSONCoding.encoder.encode(try await store.categories()))
+        }
+    }
+
+    // MARK: Staff writes
+
+    func create(_ input: NewProduct, staff: Customer) async throws -> Product {
+        var problems = Self.problems(name: input.name, description: input.description, category: input.category ?? nil)
+        let price = Money.parse(input.price)
+        if price == nil { problems.append(Self.priceProblem) }
+        if !(0...1_000_000_000).contains(input.quantity) { problems.append(FieldProblem("quantity", "Must be a whole number from 0 to 1000000000.")) }
+        guard problems.isEmpty, let price else { throw AppError.validation(problems) }
+
+        let id = UUID()
+        let product = try await changing { sql in
+            if let category = input.category { try await store.ensureCategory(category, on: sql) }
+            try await store.insert(id: id, name: input.name, description: input.description ?? "", priceMinor: price, category: input.category, at: clock.now, on: sql)
+            if input.quantity > 0 {
+                _ = try await inventory.adjust(id, by: input.quantity, reason: "initial stock", staff: staff.id, on: sql)
+            }
+            return try await store.product(id, on: sql)
+        }
+        guard let product else { throw AppError.notFound }
+        return product
+    }
+
+    func update(_ id: UUID, with changes: Changes) async throws -> Product {
+        var problems = Self.problems(name: changes.name, description: changes.description, category: changes.category ?? nil)
+        var price: Int?
+        if let raw = changes.price {
+            price = Money.parse(raw)
+            if price == nil { problems.append(Self.priceProblem) }
+        }
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+        return try await changing { sql in
+            guard var product = try await store.product(id, on: sql) else { throw AppError.notFound }
+            product.name = changes.name ?? product.name
+            product.description = changes.description ?? product.description
+            product.priceMinor = price ?? product.priceMinor
+            if let category = changes.category {
+                if let category { try await store.ensureCategory(category, on: sql) }
+                product.category = category
+            }
+            product.updatedAt = clock.now
+            try await store.update(product, at: product.updatedAt, on: sql)
+            return product
+        }
+    }
+
+    /// Archives a product: hidden from the catalog and from carts, kept in past orders.
+    func archive(_ id: UUID) async throws {
+        try await changing { sql in
+            guard try await store.archive(id, at: clock.now, on: sql) else { throw AppError.notFound }
+            try await onArchive(id, sql)
+        }
+    }
+
+    func adjust(_ id: UUID, with input: Adjustment, staff: Customer) async throws -> Product {
+        var problems: [FieldProblem] = []
+        if input.adjustment == 0 || input.adjustment.magnitude > 1_000_000_000 { problems.append(FieldProblem("adjustment", "Must be a non-zero whole number of at most 1000000000 units either way.")) }
+        let reason = input.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !(1...255).contains(reason.count) { problems.append(FieldProblem("reason", "Give a reason of 1 to 255 characters.")) }
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+        return try await changing { sql in
+            switch try await inventory.adjust(id, by: input.adjustment, reason: reason, staff: staff.id, on: sql) {
+            case .unknownProduct:
+                throw AppError.notFound
+            case .belowReserved:
+                let available = try await inventory.available([id], on: sql)[id] ?? 0
+                throw AppError.conflict(code: "stock_reserved", "Stock on hand cannot go below what carts hold; at most \(available) units can be removed now.")
+            case .adjusted:
+                guard let product = try await store.product(id, on: sql) else { throw AppError.notFound }
+                return product
+            }
+        }
+    }
+
+    func renameCategory(_ slug: String, to name: String) async throws -> Category {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...100).contains(name.count) else { throw AppError.validation(field: "name", "Give a name of 1 to 100 characters.") }
+        return try await changing { sql in
+            guard try await store.renameCategory(slug, to: name, on: sql), let category = try await store.category(slug, on: sql) else { throw AppError.notFound }
+            return category
+        }
+    }
+
+    /// Runs a staff change in a transaction, then drops the cache here and tells the other instances.
+    private func changing<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        let result = try await store.primary.transaction(body)
+        cache.invalidate()
+        await onChange()
+        return result
+    }
+
+    // MARK: Rules
+
+    static let priceProblem = FieldProblem("price", "Must be a decimal string with at most two places, from 0.00 to 10000000.00.")
+
+    static func problems(name: String?, description: String?, category: String?) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
+        if let name, !(1...200).contains(name.trimmingCharacters(in: .whitespaces).count) { problems.append(FieldProblem("name", "Give a name of 1 to 200 characters.")) }
+        if let description, description.count > 5_000 { problems.append(FieldProblem("description", "At most 5000 characters.")) }
+        if let category, !Category.isValidSlug(category) { problems.append(FieldProblem("category", "A slug of 1 to 64 characters from a-z, 0-9 and -.")) }
+        return problems
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import SQLKit
+
+/// The SQL of the catalog: `products` (never their stock columns) and `categories`.
+/// Shopper-facing reads go to `reader` (a replica when configured); everything else to the primary.
+struct CatalogStore: Sendable {
+    let primary: any Database
+    let reader: any Database
+
+    func list(_ query: ProductQuery) async throws -> (products: [Product], count: Int) {
+        try await reader.read { sql in
+            let countRow = try await filtered(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("products"), query).first()
+            let count = try countRow?.decode(column: "n", as: Int.self) ?? 0
+            guard query.page.offset < count else { return ([], count) }
+            let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
+            let rows = try await filtered(sql.select().columns(Product.columns).from("products"), query)
+                .orderBy(query.ordering.column, direction).orderBy("id", direction)
+                .limit(query.page.limit).offset(query.page.offset).all()
+            return (try rows.map(Product.init(row:)), count)
+        }
+    }
+
+    private func filtered(_ select: SQLSelectBuilder, _ query: ProductQuery) -> SQLSelectBuilder {
+        var select = select.where("archived_at", .is, SQLLiteral.null)
+        if let category = query.category { select = select.where("category", .equal, category) }
+        if let minPrice = query.minPrice { select = select.where("price_minor", .greaterThanOrEqual, minPrice) }
+        if let maxPrice = query.maxPrice { select = select.where("price_minor", .lessThanOrEqual, maxPrice) }
+        if query.inStock { select = select.where(SQLQueryString("on_hand - reserved > 0")) }
+        if let pattern = query.searchPattern { select = select.where(SQLQueryString("search_text LIKE \(bind: pattern) ESCAPE '\\'")) }
+        return select
+    }
+
+    /// A product still in the catalog (not archived).
+    func product(_ id: UUID, on database: (any Database)? = nil) async throws -> Product? {
+        try await (database ?? reader).read { try await product(id, on: $0) }
+    }
+
+    func product(_ id: UUID, on sql: any SQLDatabase) async throws -> Product? {
+        try await sql.select().columns(Product.columns).from("products")
+            .where("id", .equal, id).where("archived_at", .is, SQLLiteral.null).first().map(Product.init(row:))
+    }
+
+    func categories() async throws -> [Category] {
+        try await reader.read { sql in
+            let rows = try await sql.raw("""
+                SELECT c.slug, c.name, (SELECT count(*) FROM products p WHERE p.category = c.slug AND p.archived_at IS NULL) AS product_count
+                FROM categories c ORDER BY c.slug
+                """).all()
+            return try rows.map(Self.category(row:))
+        }
+    }
+
+    func category(_ slug: String, on sql: any SQLDatabase) async throws -> Category? {
+        try await sql.raw("""
+            SELECT c.slug, c.name, (SELECT count(*) FROM products p WHERE p.category = c.slug AND p.archived_at IS NULL) AS product_count
+            FROM categories c WHERE c.slug = \(bind: slug)
+            """).first().map(Self.category(row:))
+    }
+
+    private static func category(row: any SQLRow) throws -> Category {
+        Category(
+            slug: try row.decode(column: "slug", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            productCount: try row.decode(column: "product_count", as: Int.self)
+        )
+    }
+
+    /// Creates the category for a slug not seen before, named from the slug.
+    func ensureCategory(_ slug: String, on sql: any SQLDatabase) async throws {
+        try await sql.insert(into: "categories").columns("slug", "name")
+            .values(SQLBind(slug), SQLBind(Category.name(fromSlug: slug)))
+            .ignoringConflicts(with: ["slug"]).run()
+    }
+
+    func renameCategory(_ slug: String, to name: String, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.update("categories").set("name", to: name).where("slug", .equal, slug).returning("slug").all().count == 1
+    }
+
+    /// A new product row with no stock yet; `Inventory` stocks it in the same transaction.
+    func insert(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date, on sql: any SQLDatabase) async throws {
+        try await sql.insert(into: "products")
+            .columns("id", "name", "description", "search_text", "price_minor", "category", "on_hand", "reserved", "created_at", "updated_at")
+            .values(
+                SQLBind(id), SQLBind(name), SQLBind(description), SQLBind(Product.searchText(name: name, description: description)),
+                SQLBind(priceMinor), SQLBind(category), SQLLiteral.numeric("0"), SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now)
+            )
+            .run()
+    }
+
+    /// Many new products in one statement (the seed).
+    func insert(batch: [(id: UUID, name: String, description: String, priceMinor: Int, category: String)], at now: Date, on sql: any SQLDatabase) async throws {
+        var insert = sql.insert(into: "products")
+            .columns("id", "name", "description", "search_text", "price_minor", "category", "on_hand", "reserved", "created_at", "updated_at")
+        for product in batch {
+            insert = insert.values(
+                SQLBind(product.id), SQLBind(product.name), SQLBind(product.description),
+                SQLBind(Product.searchText(name: product.name, description: product.description)),
+                SQLBind(product.priceMinor), SQLBind(product.category), SQLLiteral.numeric("0"), SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now)
+            )
+        }
+        try await insert.run()
+    }
+
+    func update(_ product: Product, at now: Date, on sql: any SQLDatabase) async throws {
+        try await sql.update("products")
+            .set("name", to: product.name).set("description", to: product.description)
+            .set("search_text", to: Product.searchText(name: product.name, description: product.description))
+            .set("price_minor", to: product.priceMinor).set("category", to: product.category)
+            .set("updated_at", to: now)
+            .where("id", .equal, product.id).run()
+    }
+
+    /// Hides a product from the catalog; true when it was live.
+    func archive(_ id: UUID, at now: Date, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.update("products").set("archived_at", to: now).set("updated_at", to: now)
+            .where("id", .equal, id).where("archived_at", .is, SQLLiteral.null)
+            .returning("id").all().count == 1
+    }
+}

@@ -1,0 +1,68 @@
+import Hummingbird
+
+/// The product list's filters, validated and normalized: two requests that mean the same share one cache entry.
+struct ProductQuery: Hashable, Sendable {
+    enum Ordering: String, CaseIterable, Sendable {
+        case name, nameDescending = "-name", price, priceDescending = "-price", createdAt = "created_at", createdAtDescending = "-created_at"
+
+        var column: String {
+            switch self {
+            case .name, .nameDescending: "name"
+            case .price, .priceDescending: "price_minor"
+            case .createdAt, .createdAtDescending: "created_at"
+            }
+        }
+        var descending: Bool { rawValue.hasPrefix("-") }
+    }
+
+    var page = PageRequest()
+    var search: String?
+    var category: String?
+    var minPrice: Int?
+    var maxPrice: Int?
+    var inStock = true
+    var ordering = Ordering.name
+
+    init() {}
+
+    init(from request: Request) throws {
+        let query = request.uri.queryParameters
+        var problems: [FieldProblem] = []
+        do { page = try PageRequest(from: request) } catch let error as AppError { problems += error.errors }
+        if let raw = query["search"].map(String.init), !raw.isEmpty {
+            if raw.count > 200 { problems.append(FieldProblem("search", "At most 200 characters.")) } else { search = raw.lowercased() }
+        }
+        if let raw = query["category"].map(String.init), !raw.isEmpty {
+            if Category.isValidSlug(raw) { category = raw } else { problems.append(FieldProblem("category", "Not a category slug ([a-z0-9-], 1 to 64 characters).")) }
+        }
+        for (name, keyPath) in [("min_price", \ProductQuery.minPrice), ("max_price", \ProductQuery.maxPrice)] {
+            guard let raw = query[Substring(name)].map(String.init), !raw.isEmpty else { continue }
+            if let minor = Money.parse(raw) { self[keyPath: keyPath] = minor } else { problems.append(FieldProblem(name, "Must be a decimal amount like 12.50.")) }
+        }
+        if let raw = query["in_stock"].map(String.init) {
+            switch raw.lowercased() {
+            case "true", "1": inStock = true
+            case "false", "0": inStock = false
+            default: problems.append(FieldProblem("in_stock", "Must be true or false."))
+            }
+        }
+        if let raw = query["ordering"].map(String.init) {
+            if let ordering = Ordering(rawValue: raw) { self.ordering = ordering } else {
+                problems.append(FieldProblem("ordering", "Must be one of \(Ordering.allCases.map(\.rawValue).joined(separator: ", "))."))
+            }
+        }
+        if !problems.isEmpty { throw AppError.validation(problems) }
+    }
+
+    /// The `LIKE` pattern for `search`, with the wildcards a shopper typed taken literally.
+    var searchPattern: String? {
+        search.map { text in
+            var escaped = ""
+            for character in text {
+                if character == "\\" || character == "%" || character == "_" { escaped.append("\\") }
+                escaped.append(character)
+            }
+            return "%\(escaped)%"
+        }
+    }
+}

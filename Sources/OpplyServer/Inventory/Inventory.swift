@@ -1,0 +1,115 @@
+import Foundation
+import SQLKit
+
+/// The stock rules: the only code that writes `on_hand` and `reserved`.
+///
+/// Every change is one conditional, atomic `UPDATE` run inside the caller's transaction; the row count says
+/// whether the rule held. Nothing is read into Swift and written back, so concurrent callers can never oversell:
+/// PostgreSQL re-checks the `WHERE` after waiting for the row lock, and SQLite runs one write transaction at a time.
+struct Inventory: Sendable {
+    let clock: WallClock
+
+    /// Puts `quantity` more units in carts' hands; false when fewer are available (or the product is archived).
+    func reserve(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws -> Bool {
+        try await changed(sql.update("products")
+            .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved + \(bind: quantity)"))
+            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+            .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
+    }
+
+    /// Gives reserved units back to everyone; the caller deletes or shrinks the cart line in the same transaction.
+    func release(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
+        let released = try await changed(sql.update("products")
+            .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: quantity)"))
+            .where("id", .equal, productID).where(SQLQueryString("reserved >= \(bind: quantity)")))
+        guard released else { throw StockInvariantBroken(productID: productID, operation: "release \(quantity)") }
+    }
+
+    /// Takes units for an order straight from what is available; false when fewer are available.
+    func take(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws -> Bool {
+        try await changed(sql.update("products")
+            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
+            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+            .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
+    }
+
+    /// Turns a cart's reservation into an order's stock: the units leave `on_hand` and `reserved` together.
+    func takeReserved(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
+        let taken = try await changed(sql.update("products")
+            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
+            .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: quantity)"))
+            .where("id", .equal, productID).where(SQLQueryString("reserved >= \(bind: quantity)")))
+        guard taken else { throw StockInvariantBroken(productID: productID, operation: "take reserved \(quantity)") }
+    }
+
+    /// Puts a cancelled order's units back on the shelf.
+    func putBack(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
+        try await sql.update("products")
+            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand + \(bind: quantity)"))
+            .where("id", .equal, productID).run()
+    }
+
+    enum AdjustOutcome: Equatable { case adjusted, unknownProduct, belowReserved }
+
+    /// A staff stock change (delivery, count, write-off), recorded in the audit trail.
+    /// Stock on hand never drops below what carts hold.
+    func adjust(_ productID: UUID, by delta: Int, reason: String, staff: UUID?, on sql: any SQLDatabase) async throws -> AdjustOutcome {
+        let now = clock.now
+        let adjusted = try await changed(sql.update("products")
+            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand + \(bind: delta)"))
+            .set("updated_at", to: now)
+            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+            .where(SQLQueryString("on_hand + \(bind: delta) >= reserved")))
+        guard adjusted else {
+            let exists = try await sql.select().column("id").from("products")
+                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null).first() != nil
+            return exists ? .belowReserved : .unknownProduct
+        }
+        try await sql.insert(into: "inventory_adjustments")
+            .columns("id", "product_id", "customer_id", "delta", "reason", "created_at")
+            .values(SQLBind(UUID()), SQLBind(productID), SQLBind(staff), SQLBind(delta), SQLBind(reason), SQLBind(now))
+            .run()
+        return .adjusted
+    }
+
+    /// Stocks many new products at once (the seed): one audit row each, then one set-based update.
+    func stockNewProducts(_ stock: [(UUID, Int)], reason: String, on sql: any SQLDatabase) async throws {
+        guard !stock.isEmpty else { return }
+        let now = clock.now
+        var insert = sql.insert(into: "inventory_adjustments").columns("id", "product_id", "customer_id", "delta", "reason", "created_at")
+        for (productID, quantity) in stock {
+            insert = insert.values(SQLBind(UUID()), SQLBind(productID), SQLBind(UUID?.none), SQLBind(quantity), SQLBind(reason), SQLBind(now))
+        }
+        try await insert.run()
+        try await sql.update("products")
+            .set(SQLIdentifier("on_hand"), to: SQLQueryString(
+                "on_hand + (SELECT COALESCE(SUM(delta), 0) FROM inventory_adjustments a WHERE a.product_id = products.id)"))
+            .where("id", .in, stock.map(\.0)).where("on_hand", .equal, 0)
+            .run()
+    }
+
+    /// Units available to order now, per product (for telling a shopper what is left).
+    func available(_ productIDs: [UUID], on sql: any SQLDatabase) async throws -> [UUID: Int] {
+        guard !productIDs.isEmpty else { return [:] }
+        let rows = try await sql.select().column("id")
+            .column(SQLBinaryExpression(SQLColumn("on_hand"), .subtract, SQLColumn("reserved")), as: "available")
+            .column("archived_at")
+            .from("products").where("id", .in, productIDs).all()
+        var result: [UUID: Int] = [:]
+        for row in rows where try row.decode(column: "archived_at", as: Date?.self) == nil {
+            result[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "available", as: Int.self)
+        }
+        return result
+    }
+
+    private func changed(_ query: SQLUpdateBuilder) async throws -> Bool {
+        try await query.returning("id").all().count == 1
+    }
+}
+
+/// A stock operation found the books in a state the rules forbid; the transaction is rolled back and logged.
+struct StockInvariantBroken: Error, CustomStringConvertible {
+    let productID: UUID
+    let operation: String
+    var description: String { "stock invariant broken for product \(productID): \(operation)" }
+}
