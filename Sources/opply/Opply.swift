@@ -8,7 +8,7 @@ import OpplyServer
 struct Opply: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The Opply marketplace backend.",
-        subcommands: [Serve.self, Migrate.self, CreateUser.self, Seed.self],
+        subcommands: [Serve.self, Migrate.self, CreateUser.self, Seed.self, Check.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -116,5 +116,27 @@ struct Seed: AsyncParsableCommand {
         }
         await shop.close()
         say("Seeded \(products) products in \(ContinuousClock.now - started) into \(config.databaseURL)")
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Verify the stock invariants; exit non-zero naming each product that breaks one.")
+
+    func run() async throws {
+        let (config, logger) = try loadConfig()
+        let shop = try await Shop.open(config, logger: logger)
+        let violations: [StockCheck.Violation]
+        do {
+            violations = try await shop.stockCheck.run()
+        } catch {
+            await shop.close()
+            throw error
+        }
+        await shop.close()
+        guard violations.isEmpty else {
+            for violation in violations { FileHandle.standardError.write(Data("opply check: \(violation)\n".utf8)) }
+            throw ExitCode.failure
+        }
+        say("Stock invariants hold: 0 <= reserved <= on_hand, reserved = units held by carts, on_hand + sold = adjustments.")
     }
 }

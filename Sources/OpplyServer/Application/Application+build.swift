@@ -23,5 +23,6 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     OperationsController(shop: shop).addRoutes(to: router)
     IdentityController(identity: shop.identity).addRoutes(to: router)
     CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)
+    OrderController(orders: shop.orders, keys: shop.idempotencyKeys, identity: shop.identity).addRoutes(to: router)
     return router
 }

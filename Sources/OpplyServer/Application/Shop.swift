@@ -14,6 +14,8 @@ public struct Shop: Sendable {
     let identity: IdentityService
     let inventory: Inventory
     let catalog: CatalogService
+    let orders: OrderService
+    let idempotencyKeys: IdempotencyKeys
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
@@ -47,6 +49,8 @@ public struct Shop: Sendable {
             cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize),
             clock: clock
         )
+        self.orders = OrderService(store: OrderStore(database: database), inventory: inventory, clock: clock, maxQuantity: config.maxOrderQuantity)
+        self.idempotencyKeys = IdempotencyKeys(database: database, clock: clock)
     }
 
     static func openDatabase(_ url: DatabaseURL, poolSize: Int, logger: Logger) async throws -> any Database {
@@ -59,7 +63,13 @@ public struct Shop: Sendable {
 
     /// The background services of this instance; the database closes last.
     var services: [any Service] {
-        [DatabaseService(database: database)]
+        [
+            DatabaseService(database: database),
+            Janitor(every: .seconds(60), logger: logger) {
+                try await idempotencyKeys.deleteExpired()
+                try await identity.store.deleteExpiredRefreshTokens(before: clock.now)
+            },
+        ]
     }
 
     /// Closes the stores; for CLI tools that never start the services.

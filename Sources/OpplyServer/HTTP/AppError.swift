@@ -78,15 +78,18 @@ public struct AppError: Error, HTTPResponseError, Sendable {
         let errors: [FieldProblem]?
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = Body(
+    /// The problem+json document.
+    func body() throws -> Data {
+        try JSONCoding.encoder.encode(Body(
             type: "https://errors.opply.dev/\(code.replacingOccurrences(of: "_", with: "-"))",
             title: title, status: status.code, detail: detail, code: code,
             errors: errors.isEmpty ? nil : errors
-        )
+        ))
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/problem+json"
-        let data = try JSONCoding.encoder.encode(body)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try body())))
     }
 }

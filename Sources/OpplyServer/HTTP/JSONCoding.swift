@@ -23,15 +23,22 @@ enum JSONCoding {
 
     static let maxBodySize = 1 << 20
 
-    /// Decodes a JSON request body, answering `413` past 1 MiB and `400` naming the field on any decoding problem.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
-        let buffer: ByteBuffer
+    /// The request body, up to 1 MiB (`413` past that).
+    static func body(of request: Request) async throws -> ByteBuffer {
         do {
             var request = request
-            buffer = try await request.collectBody(upTo: maxBodySize)
+            return try await request.collectBody(upTo: maxBodySize)
         } catch {
             throw AppError.payloadTooLarge
         }
+    }
+
+    /// Decodes a JSON request body, answering `413` past 1 MiB and `400` naming the field on any decoding problem.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        try decode(type, from: try await body(of: request))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         guard buffer.readableBytes > 0 else { throw AppError.validation(field: "body", "A JSON body is required.") }
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))

@@ -58,6 +58,8 @@ func testConfig(_ url: DatabaseURL) -> AppConfig {
     config.bcryptCost = 4
     config.databasePoolSize = 30
     config.backgroundInterval = .milliseconds(200)
+    config.catalogCacheTTL = .zero  // tests of the cache set their own
+
     return config
 }
 

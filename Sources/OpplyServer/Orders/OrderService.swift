@@ -1,0 +1,112 @@
+import Foundation
+import SQLKit
+
+/// The order rules: all-or-nothing placement at catalog prices, history, and cancellation that returns stock once.
+struct OrderService: Sendable {
+    let store: OrderStore
+    let inventory: Inventory
+    let clock: WallClock
+    let maxQuantity: Int
+    let maxLines = 100
+
+    struct PlaceOrder: Decodable, Sendable {
+        struct Line: Decodable, Sendable {
+            let product: UUID
+            let quantity: Int
+        }
+        let orderItems: [Line]
+    }
+
+    /// Checks and merges the requested lines: quantities 1…max, at most 100 lines, one line per product.
+    func lines(from request: PlaceOrder) throws -> [OrderLine] {
+        guard !request.orderItems.isEmpty else { throw AppError.validation(field: "order_items", "An order needs at least one item.") }
+        guard request.orderItems.count <= maxLines else { throw AppError.validation(field: "order_items", "At most \(maxLines) items per order.") }
+        var problems: [FieldProblem] = []
+        var merged: [UUID: OrderLine] = [:]
+        for (index, item) in request.orderItems.enumerated() {
+            guard (1...maxQuantity).contains(item.quantity) else {
+                problems.append(FieldProblem("order_items[\(index)].quantity", "Must be a whole number from 1 to \(maxQuantity)."))
+                continue
+            }
+            merged[item.product, default: OrderLine(product: item.product, quantity: 0, field: "order_items[\(index)]")].quantity += item.quantity
+        }
+        for line in merged.values where line.quantity > maxQuantity {
+            problems.append(FieldProblem("\(line.field).quantity", "Must be at most \(maxQuantity) in total for one product."))
+        }
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+        return merged.values.sorted { $0.product.uuidString < $1.product.uuidString }
+    }
+
+    /// Places an order in its own transaction; `then` runs inside it (to store an idempotent response atomically).
+    func place(_ lines: [OrderLine], for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }) async throws -> Order {
+        try await store.database.transaction { sql in
+            let order = try await place(lines, for: customer, on: sql)
+            try await then(order, sql)
+            return order
+        }
+    }
+
+    /// Takes every line's stock in ascending product order (so concurrent orders never deadlock), inside the
+    /// caller's transaction; any short line throws `409` after checking them all, and the caller rolls back.
+    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase) async throws -> Order {
+        let lines = lines.sorted { $0.product.uuidString < $1.product.uuidString }
+        let catalog = try await store.catalogEntries(lines.map(\.product), on: sql)
+        let unknown = lines.filter { catalog[$0.product].map { $0.archived } ?? true }
+        guard unknown.isEmpty else {
+            throw AppError.validation(unknown.map { FieldProblem("\($0.field).product", "Unknown or discontinued product.") })
+        }
+        var short: [OrderLine] = []
+        for line in lines {
+            if line.reserved {
+                try await inventory.takeReserved(line.product, line.quantity, on: sql)
+            } else if try await !inventory.take(line.product, line.quantity, on: sql) {
+                short.append(line)
+            }
+        }
+        guard short.isEmpty else {
+            let available = try await inventory.available(short.map(\.product), on: sql)
+            throw AppError(
+                .conflict, code: "insufficient_stock", title: "Insufficient stock",
+                detail: "\(short.count) of \(lines.count) requested items are not available",
+                errors: short.map { FieldProblem("\($0.field).quantity", "only \(max(0, available[$0.product] ?? 0)) available") }
+            )
+        }
+        let now = clock.now
+        let items = lines.compactMap { line in
+            catalog[line.product].map { Order.Item(product: line.product, name: $0.name, quantity: line.quantity, priceMinor: $0.priceMinor) }
+        }
+        let order = Order(
+            id: UUID(), customer: customer, status: .confirmed, items: items,
+            totalMinor: items.reduce(0) { $0 + $1.priceMinor * $1.quantity }, createdAt: now, updatedAt: now
+        )
+        try await store.insert(order, on: sql)
+        try await store.recordEvent("order.confirmed", order: order, at: now, on: sql)
+        return order
+    }
+
+    /// Cancels a confirmed order and returns its stock, exactly once even when cancels race.
+    func cancel(_ id: UUID, customer: UUID) async throws -> Order {
+        try await store.database.transaction { sql in
+            let now = clock.now
+            guard try await store.transition(id, customer: customer, from: .confirmed, to: .cancelled, at: now, on: sql) else {
+                guard let order = try await store.order(id, customer: customer, on: sql) else { throw AppError.notFound }
+                throw AppError.conflict(code: "order_not_cancellable", "This order is \(order.status.rawValue) and can no longer be cancelled.")
+            }
+            guard let order = try await store.order(id, customer: customer, on: sql) else { throw AppError.notFound }
+            for item in order.items.sorted(by: { $0.product.uuidString < $1.product.uuidString }) {
+                try await inventory.putBack(item.product, item.quantity, on: sql)
+            }
+            try await store.recordEvent("order.cancelled", order: order, at: now, on: sql)
+            return order
+        }
+    }
+
+    func order(_ id: UUID, customer: UUID) async throws -> Order {
+        guard let order = try await store.database.read({ try await store.order(id, customer: customer, on: $0) }) else { throw AppError.notFound }
+        return order
+    }
+
+    func orders(customer: UUID, page: PageRequest) async throws -> (orders: [Order], count: Int) {
+        try await store.orders(customer: customer, page: page)
+    }
+}
