@@ -16,6 +16,7 @@ public struct Shop: Sendable {
     let catalog: CatalogService
     let orders: OrderService
     let idempotencyKeys: IdempotencyKeys
+    let cart: CartService
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
@@ -34,22 +35,32 @@ public struct Shop: Sendable {
         self.database = database
         self.clock = clock
         self.logger = logger
-        let customers = CustomerStore(database: database)
-        self.identity = IdentityService(
-            store: customers,
+        let inventory = Inventory(clock: clock)
+        let orders = OrderService(store: OrderStore(database: database), inventory: inventory, clock: clock, maxQuantity: config.maxOrderQuantity)
+        let cart = CartService(
+            store: CartStore(database: database), inventory: inventory, orders: orders, clock: clock,
+            ttl: config.cartTTL, maxQuantity: config.maxOrderQuantity
+        )
+        var identity = IdentityService(
+            store: CustomerStore(database: database),
             passwords: try await Passwords(cost: config.bcryptCost),
             tokens: await TokenSigner(secret: config.jwtSecret, accessTTL: config.accessTokenTTL, refreshTTL: config.refreshTokenTTL),
             throttle: LoginThrottle(limit: config.loginAttempts, window: config.loginWindow),
             clock: clock
         )
-        self.inventory = Inventory(clock: clock)
-        self.catalog = CatalogService(
+        identity.onDelete = { customer, sql in try await cart.empty(for: customer, on: sql) }
+        var catalog = CatalogService(
             store: CatalogStore(primary: database, reader: database),
             inventory: inventory,
             cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize),
             clock: clock
         )
-        self.orders = OrderService(store: OrderStore(database: database), inventory: inventory, clock: clock, maxQuantity: config.maxOrderQuantity)
+        catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }
+        self.identity = identity
+        self.inventory = inventory
+        self.catalog = catalog
+        self.orders = orders
+        self.cart = cart
         self.idempotencyKeys = IdempotencyKeys(database: database, clock: clock)
     }
 
@@ -65,6 +76,9 @@ public struct Shop: Sendable {
     var services: [any Service] {
         [
             DatabaseService(database: database),
+            Janitor(every: config.backgroundInterval, logger: logger) { [cart] in
+                try await cart.sweep()
+            },
             Janitor(every: .seconds(60), logger: logger) {
                 try await idempotencyKeys.deleteExpired()
                 try await identity.store.deleteExpiredRefreshTokens(before: clock.now)

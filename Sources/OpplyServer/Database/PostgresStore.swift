@@ -36,7 +36,21 @@ final class PostgresStore: Database {
         }
     }
 
+    /// Runs `body` in a transaction, once more (up to three attempts) when PostgreSQL aborted it to break a deadlock
+    /// or a serialization conflict: the whole transaction was rolled back, so running it again is safe.
     func transaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await transactionOnce(body)
+            } catch let error as PSQLError where attempt < 3 && ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "") {
+                logger.info("Retrying a transaction PostgreSQL aborted", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "attempt": "\(attempt)"])
+                attempt += 1
+            }
+        }
+    }
+
+    private func transactionOnce<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             let sql = connection.sql(queryLogLevel: nil, logger: logger)
             try await sql.raw("BEGIN").run()

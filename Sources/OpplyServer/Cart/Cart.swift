@@ -1,0 +1,43 @@
+import Foundation
+import SQLKit
+
+/// A customer's cart as the app shows it: current catalog prices, line totals, and when the reservations lapse.
+struct Cart: Encodable, Sendable {
+    struct Item: Encodable, Sendable {
+        let product: UUID
+        let name: String
+        let priceMinor: Int
+        let quantity: Int
+
+        private enum CodingKeys: String, CodingKey { case product, name, price, quantity, lineTotal }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(product.uuidString.lowercased(), forKey: .product)
+            try container.encode(name, forKey: .name)
+            try container.encode(Money.format(priceMinor), forKey: .price)
+            try container.encode(quantity, forKey: .quantity)
+            try container.encode(Money.format(priceMinor * quantity), forKey: .lineTotal)
+        }
+    }
+
+    let items: [Item]
+    /// When the cart's reservations lapse (in the past once they have); null for an empty cart.
+    let expiresAt: Date?
+
+    private enum CodingKeys: String, CodingKey { case items, total, currency, expiresAt }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(Money.format(items.reduce(0) { $0 + $1.priceMinor * $1.quantity }), forKey: .total)
+        try container.encode(Money.currency, forKey: .currency)
+        try container.encode(expiresAt, forKey: .expiresAt)
+    }
+}
+
+/// A cart line taken out of the cart (removed, emptied, checked out or swept): what it held.
+struct ClaimedLine: Sendable {
+    let product: UUID
+    let quantity: Int
+    /// True while the line's units are reserved; false once the sweeper released them.
+    let held: Bool
+}

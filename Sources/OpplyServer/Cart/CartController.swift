@@ -1,0 +1,44 @@
+import Foundation
+import Hummingbird
+
+/// The `/api/cart/` routes: view, add, set, remove, empty, checkout (with `Idempotency-Key`).
+struct CartController: Sendable {
+    let cart: CartService
+    let keys: IdempotencyKeys
+    let identity: IdentityService
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        let group = router.group("api/cart").add(middleware: Authenticator(identity: identity)).group(context: CustomerContext.self)
+        group.get { _, context in
+            try Response.json(try await cart.cart(of: context.customer.id))
+        }
+        group.delete { _, context in
+            try await cart.remove(nil, for: context.customer.id)
+            return Response(status: .noContent)
+        }
+        group.post("items") { request, context in
+            let item = try await JSONCoding.decode(CartService.AddItem.self, from: request)
+            return try Response.json(try await cart.add(item, for: context.customer.id))
+        }
+        group.patch("items/:product") { request, context in
+            let input = try await JSONCoding.decode(CartService.SetQuantity.self, from: request)
+            return try Response.json(try await cart.set(try context.uuid("product"), to: input.quantity, for: context.customer.id))
+        }
+        group.delete("items/:product") { _, context in
+            try await cart.remove(try context.uuid("product"), for: context.customer.id)
+            return Response(status: .noContent)
+        }
+        group.post("checkout") { request, context in
+            let body = try await JSONCoding.body(of: request)
+            let customer = context.customer.id
+            return try await keys.run(request, customer: customer, body: Data(body.readableBytesView)) { claim in
+                var encoded = Data()
+                _ = try await cart.checkout(for: customer) { order, sql in
+                    encoded = try JSONCoding.encoder.encode(order)
+                    if let claim { try await keys.complete(claim, status: 201, body: String(decoding: encoded, as: UTF8.self), on: sql) }
+                }
+                return (.created, encoded)
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import SQLKit
+
+/// The cart rules. Adding reserves stock at once; every change extends the cart's life by the cart TTL; an
+/// untouched cart's reservations are released by the sweeper while its lines stay, so checkout can re-reserve
+/// what is still there, all or nothing.
+struct CartService: Sendable {
+    let store: CartStore
+    let inventory: Inventory
+    let orders: OrderService
+    let clock: WallClock
+    let ttl: Duration
+    let maxQuantity: Int
+
+    struct AddItem: Decodable, Sendable {
+        let product: UUID
+        let quantity: Int
+    }
+
+    struct SetQuantity: Decodable, Sendable {
+        let quantity: Int
+    }
+
+    func cart(of customer: UUID) async throws -> Cart {
+        try await store.cart(of: customer)
+    }
+
+    /// Adds units to a line, reserving them; `409` with what is available when they are not.
+    func add(_ item: AddItem, for customer: UUID) async throws -> Cart {
+        guard (1...maxQuantity).contains(item.quantity) else { throw AppError.validation(field: "quantity", "Must be a whole number from 1 to \(maxQuantity).") }
+        try await store.database.transaction { sql in
+            guard try await store.isOrderable(item.product, on: sql) else {
+                throw AppError.validation(field: "product", "Unknown or discontinued product.")
+            }
+            // A line the sweeper released is re-reserved whole, together with the new units.
+            let reserve = item.quantity + (try await store.claimReleased(customer: customer, product: item.product, on: sql))
+            let total = try await store.upsertHeld(customer: customer, product: item.product, quantity: reserve, until: expiry, on: sql)
+            guard total <= maxQuantity else { throw AppError.validation(field: "quantity", "At most \(maxQuantity) of one product in a cart.") }
+            try await reserveOrExplain(item.product, reserve, field: "quantity", already: total - reserve, on: sql)
+            try await store.touch(customer: customer, until: expiry, on: sql)
+        }
+        return try await store.cart(of: customer)
+    }
+
+    /// Sets a line's quantity: grows by reserving the difference, shrinks by releasing it, 0 removes the line.
+    func set(_ product: UUID, to quantity: Int, for customer: UUID) async throws -> Cart {
+        guard (0...maxQuantity).contains(quantity) else { throw AppError.validation(field: "quantity", "Must be a whole number from 0 to \(maxQuantity).") }
+        try await store.database.transaction { sql in
+            guard let line = try await store.claim(customer: customer, product: product, on: sql).first else { throw AppError.notFound }
+            let held = line.held ? line.quantity : 0
+            if quantity < held {
+                try await inventory.release(product, held - quantity, on: sql)
+            }
+            if quantity > 0 {
+                _ = try await store.upsertHeld(customer: customer, product: product, quantity: quantity, until: expiry, on: sql)
+                if quantity > held { try await reserveOrExplain(product, quantity - held, field: "quantity", already: held, on: sql) }
+            }
+            try await store.touch(customer: customer, until: expiry, on: sql)
+        }
+        return try await store.cart(of: customer)
+    }
+
+    /// Removes one line (or, with no product, the whole cart), releasing what it held.
+    func remove(_ product: UUID?, for customer: UUID) async throws {
+        try await store.database.transaction { sql in
+            let lines = try await store.claim(customer: customer, product: product, on: sql)
+            if product != nil, lines.isEmpty { throw AppError.notFound }
+            try await release(lines, on: sql)
+            try await store.touch(customer: customer, until: expiry, on: sql)
+        }
+    }
+
+    /// Turns the cart into an order in one transaction, exactly as a direct order is placed: held lines are
+    /// taken from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
+    func checkout(for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void) async throws -> Order {
+        try await store.database.transaction { sql in
+            let lines = try await store.claim(customer: customer, on: sql)
+            guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
+            let order = try await orders.place(lines.map {
+                OrderLine(product: $0.product, quantity: $0.quantity, field: "items[\($0.product.uuidString.lowercased())]", reserved: $0.held)
+            }, for: customer, on: sql)
+            try await then(order, sql)
+            return order
+        }
+    }
+
+    /// Releases expired reservations, a batch per transaction, until none are left. Returns how many lines it released.
+    @discardableResult
+    func sweep(batch: Int = 500) async throws -> Int {
+        var swept = 0
+        while true {
+            let count = try await store.database.transaction { sql in
+                let lines = try await store.expire(before: clock.now, limit: batch, engine: store.database.engine, on: sql)
+                try await release(lines, on: sql)
+                return lines.count
+            }
+            swept += count
+            if count < batch { return swept }
+        }
+    }
+
+    /// Drops a product from every cart (it was archived), releasing what the lines held.
+    func dropProduct(_ product: UUID, on sql: any SQLDatabase) async throws {
+        try await release(try await store.claimAll(product: product, on: sql), on: sql)
+    }
+
+    /// Empties a customer's cart inside the caller's transaction (the account is being closed).
+    func empty(for customer: UUID, on sql: any SQLDatabase) async throws {
+        try await release(try await store.claim(customer: customer, on: sql), on: sql)
+    }
+
+    private var expiry: Date { clock.now + ttl.timeInterval }
+
+    /// Releases the held lines, one statement per product in ascending order.
+    private func release(_ lines: [ClaimedLine], on sql: any SQLDatabase) async throws {
+        var perProduct: [UUID: Int] = [:]
+        for line in lines where line.held { perProduct[line.product, default: 0] += line.quantity }
+        for (product, quantity) in perProduct.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+            try await inventory.release(product, quantity, on: sql)
+        }
+    }
+
+    private func reserveOrExplain(_ product: UUID, _ quantity: Int, field: String, already: Int, on sql: any SQLDatabase) async throws {
+        guard try await !inventory.reserve(product, quantity, on: sql) else { return }
+        guard let available = try await inventory.available([product], on: sql)[product] else {
+            throw AppError.validation(field: "product", "Unknown or discontinued product.")
+        }
+        throw AppError(
+            .conflict, code: "insufficient_stock", title: "Insufficient stock",
+            detail: "Only \(max(0, available) + already) of this product can be in your cart.",
+            errors: [FieldProblem(field, "only \(max(0, available)) more available")]
+        )
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import SQLKit
+
+/// The SQL of carts: `cart_lines`, where each held line is a reservation of stock.
+///
+/// Lines are always locked before products (claim or upsert the line, then reserve or release), so a cart
+/// change, a checkout and the sweeper never wait on each other in a cycle.
+struct CartStore: Sendable {
+    let database: any Database
+
+    func cart(of customer: UUID) async throws -> Cart {
+        try await database.read { sql in
+            let rows = try await sql.select()
+                .columns(SQLColumn("product_id", table: "l"), SQLColumn("quantity", table: "l"), SQLColumn("reserved_until", table: "l"),
+                         SQLColumn("name", table: "p"), SQLColumn("price_minor", table: "p"))
+                .from(SQLAlias(SQLIdentifier("cart_lines"), as: SQLIdentifier("l")))
+                .join(SQLAlias(SQLIdentifier("products"), as: SQLIdentifier("p")), method: SQLJoinMethod.inner,
+                      on: SQLColumn("id", table: "p"), .equal, SQLColumn("product_id", table: "l"))
+                .where(SQLColumn("customer_id", table: "l"), .equal, SQLBind(customer))
+                .orderBy(SQLColumn("name", table: "p")).orderBy(SQLColumn("product_id", table: "l"))
+                .all()
+            var expiresAt: Date?
+            let items = try rows.map { row in
+                let until = try row.decode(column: "reserved_until", as: Date.self)
+                expiresAt = max(expiresAt ?? until, until)
+                return Cart.Item(
+                    product: try row.decode(column: "product_id", as: UUID.self), name: try row.decode(column: "name", as: String.self),
+                    priceMinor: try row.decode(column: "price_minor", as: Int.self), quantity: try row.decode(column: "quantity", as: Int.self)
+                )
+            }
+            return Cart(items: items, expiresAt: expiresAt)
+        }
+    }
+
+    /// Takes lines out of a cart (one product, or all), returning what each held.
+    func claim(customer: UUID, product: UUID? = nil, on sql: any SQLDatabase) async throws -> [ClaimedLine] {
+        var delete = sql.delete(from: "cart_lines").where("customer_id", .equal, customer)
+        if let product { delete = delete.where("product_id", .equal, product) }
+        return try await delete.returning("product_id", "quantity", "held").all().map(Self.claimed(row:))
+    }
+
+    /// Takes a line the sweeper released out of the cart, to be re-reserved whole.
+    func claimReleased(customer: UUID, product: UUID, on sql: any SQLDatabase) async throws -> Int {
+        try await sql.delete(from: "cart_lines").where("customer_id", .equal, customer).where("product_id", .equal, product)
+            .where("held", .equal, false).returning("quantity").all()
+            .reduce(0) { $0 + (try $1.decode(column: "quantity", as: Int.self)) }
+    }
+
+    /// Whether a product can go in a cart at all (it exists and is not archived).
+    func isOrderable(_ product: UUID, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.select().column("id").from("products")
+            .where("id", .equal, product).where("archived_at", .is, SQLLiteral.null).first() != nil
+    }
+
+    /// Takes every line of a product out of every cart (the product was archived).
+    func claimAll(product: UUID, on sql: any SQLDatabase) async throws -> [ClaimedLine] {
+        try await sql.delete(from: "cart_lines").where("product_id", .equal, product)
+            .returning("product_id", "quantity", "held").all().map(Self.claimed(row:))
+    }
+
+    /// Puts a held line in the cart, or grows the one there.
+    func upsertHeld(customer: UUID, product: UUID, quantity: Int, until: Date, on sql: any SQLDatabase) async throws -> Int {
+        let row = try await sql.raw("""
+            INSERT INTO cart_lines (customer_id, product_id, quantity, held, reserved_until)
+            VALUES (\(bind: customer), \(bind: product), \(bind: quantity), \(bind: true), \(bind: until))
+            ON CONFLICT (customer_id, product_id) DO UPDATE
+            SET quantity = cart_lines.quantity + excluded.quantity, held = excluded.held, reserved_until = excluded.reserved_until
+            RETURNING quantity
+            """).first()
+        return try row?.decode(column: "quantity", as: Int.self) ?? quantity
+    }
+
+    /// Every change to a cart moves all its reservations' expiry.
+    func touch(customer: UUID, until: Date, on sql: any SQLDatabase) async throws {
+        try await sql.update("cart_lines").set("reserved_until", to: until)
+            .where("customer_id", .equal, customer).where("held", .equal, true).run()
+    }
+
+    /// Marks up to `limit` expired held lines released and returns them; a line flips once, so it is released once,
+    /// however many sweepers run. PostgreSQL skips lines another transaction holds (a checkout, another sweeper).
+    func expire(before now: Date, limit: Int, engine: SQLEngine, on sql: any SQLDatabase) async throws -> [ClaimedLine] {
+        let rows: [any SQLRow] = switch engine {
+        case .postgres:
+            try await sql.raw("""
+                UPDATE cart_lines SET held = false
+                WHERE (customer_id, product_id) IN (
+                    SELECT customer_id, product_id FROM cart_lines
+                    WHERE held AND reserved_until < \(bind: now)
+                    ORDER BY product_id LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
+                RETURNING product_id, quantity, true AS held
+                """).all()
+        case .sqlite:
+            try await sql.raw("""
+                UPDATE cart_lines SET held = 0
+                WHERE rowid IN (SELECT rowid FROM cart_lines WHERE held = 1 AND reserved_until < \(bind: now) LIMIT \(bind: limit))
+                RETURNING product_id, quantity, 1 AS held
+                """).all()
+        }
+        return try rows.map(Self.claimed(row:))
+    }
+
+    private static func claimed(row: any SQLRow) throws -> ClaimedLine {
+        ClaimedLine(
+            product: try row.decode(column: "product_id", as: UUID.self),
+            quantity: try row.decode(column: "quantity", as: Int.self),
+            held: try row.decode(column: "held", as: Bool.self)
+        )
+    }
+}
