@@ -8,6 +8,8 @@ struct OperationsController: Sendable {
     private struct Health: Encodable {
         let status: String
         let database: String
+        var replica: String?
+        var replicaFallbacks: Int?
     }
 
     /// The OpenAPI document, read once from the bundle.
@@ -26,7 +28,12 @@ struct OperationsController: Sendable {
                 context.logger.warning("Readiness check failed", metadata: ["error": "\(error)"])
                 throw AppError(.serviceUnavailable, code: "not_ready", title: "Not ready", detail: "The database does not answer.")
             }
-            return try Response.json(Health(status: "ok", database: "ok"))
+            var health = Health(status: "ok", database: "ok")
+            if let replica = shop.replica {
+                health.replica = await replica.replicaAnswers() ? "ok" : "unavailable"
+                health.replicaFallbacks = replica.fallbacks.load(ordering: .relaxed)
+            }
+            return try Response.json(health)
         }
         router.get("openapi.yaml") { _, _ in
             guard let document = Self.openAPIDocument else { throw AppError.notFound }

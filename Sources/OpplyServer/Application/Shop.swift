@@ -9,6 +9,8 @@ import ServiceLifecycle
 public struct Shop: Sendable {
     public let config: AppConfig
     public let database: any Database
+    /// Routes catalog reads to the read replica, when one is configured.
+    let replica: ReplicaRouter?
     let clock: WallClock
     let logger: Logger
     let identity: IdentityService
@@ -21,18 +23,25 @@ public struct Shop: Sendable {
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
         let database = try await openDatabase(config.databaseURL, poolSize: config.databasePoolSize, logger: logger)
+        var replica: ReplicaRouter?
         do {
             try await Migrations.migrate(database, logger: logger)
-            return try await Shop(config: config, database: database, clock: clock, logger: logger)
+            if let replicaURL = config.replicaURL {
+                let store = try await openDatabase(replicaURL, poolSize: config.databasePoolSize, logger: logger)
+                replica = ReplicaRouter(primary: database, replica: store, logger: logger)
+            }
+            return try await Shop(config: config, database: database, replica: replica, clock: clock, logger: logger)
         } catch {
+            await replica?.replica.close()
             await database.close()
             throw error
         }
     }
 
-    private init(config: AppConfig, database: any Database, clock: WallClock, logger: Logger) async throws {
+    private init(config: AppConfig, database: any Database, replica: ReplicaRouter?, clock: WallClock, logger: Logger) async throws {
         self.config = config
         self.database = database
+        self.replica = replica
         self.clock = clock
         self.logger = logger
         let inventory = Inventory(clock: clock)
@@ -50,12 +59,15 @@ public struct Shop: Sendable {
         )
         identity.onDelete = { customer, sql in try await cart.empty(for: customer, on: sql) }
         var catalog = CatalogService(
-            store: CatalogStore(primary: database, reader: database),
+            store: CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database)),
             inventory: inventory,
             cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize),
             clock: clock
         )
         catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }
+        if database.engine == .postgres {
+            catalog.onChange = { await CatalogListener.notify(database, logger: logger) }
+        }
         self.identity = identity
         self.inventory = inventory
         self.catalog = catalog
@@ -74,8 +86,12 @@ public struct Shop: Sendable {
 
     /// The background services of this instance; the database closes last.
     var services: [any Service] {
-        [
-            DatabaseService(database: database),
+        var services: [any Service] = [DatabaseService(database: database)]
+        if let replica { services.append(DatabaseService(database: replica.replica)) }
+        if let postgres = database as? PostgresStore {
+            services.append(CatalogListener(client: postgres.client, cache: catalog.cache, logger: logger))
+        }
+        return services + [
             Janitor(every: config.backgroundInterval, logger: logger) { [cart] in
                 try await cart.sweep()
             },
@@ -88,6 +104,7 @@ public struct Shop: Sendable {
 
     /// Closes the stores; for CLI tools that never start the services.
     public func close() async {
+        await replica?.replica.close()
         await database.close()
     }
 

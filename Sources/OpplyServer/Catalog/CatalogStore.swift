@@ -5,7 +5,7 @@ import SQLKit
 /// Shopper-facing reads go to `reader` (a replica when configured); everything else to the primary.
 struct CatalogStore: Sendable {
     let primary: any Database
-    let reader: any Database
+    let reader: any CatalogSource
 
     func list(_ query: ProductQuery) async throws -> (products: [Product], count: Int) {
         try await reader.read { sql in
@@ -31,8 +31,8 @@ struct CatalogStore: Sendable {
     }
 
     /// A product still in the catalog (not archived).
-    func product(_ id: UUID, on database: (any Database)? = nil) async throws -> Product? {
-        try await (database ?? reader).read { try await product(id, on: $0) }
+    func product(_ id: UUID) async throws -> Product? {
+        try await reader.read { try await product(id, on: $0) }
     }
 
     func product(_ id: UUID, on sql: any SQLDatabase) async throws -> Product? {

@@ -1,0 +1,134 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+@testable import OpplyServer
+
+/// PostgreSQL with a streaming replica and several instances, as `.ci/run` starts them.
+/// Serialized: one test stops the replica.
+@Suite(.serialized, .enabled(if: ReplicaServer.url != nil, "TEST_POSTGRES_REPLICA_URL is not set: the replica tests were not run"))
+struct ScaleOutTests {
+    static let environment = ProcessInfo.processInfo.environment
+    static let replicaURL = ReplicaServer.url
+
+    /// Points the shop's replica at the same database name on the replica server.
+    static func withReplica(_ config: inout AppConfig) {
+        guard case .postgres(let primary) = config.databaseURL, let raw = replicaURL, case .postgres(var replica) = try? DatabaseURL(parsing: raw) else { return }
+        replica.database = primary.database
+        config.replicaURL = .postgres(replica)
+    }
+
+    /// Waits until the replica has replayed the test database's creation and migrations.
+    static func waitForReplica(_ shop: Shop) async throws {
+        let router = try #require(shop.replica)
+        for _ in 0..<100 {
+            if await router.replicaAnswers() {
+                let migrated = try? await router.replica.read { try await $0.select().column("id").from("products").limit(1).all() }
+                if migrated != nil { return }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the replica never caught up")
+    }
+
+    /// Stops or starts the replica server. `system` rather than `Process`: waiting on a `Process` from async code
+    /// can hang on Linux.
+    static func pgCtl(_ action: String) throws {
+        guard let pgCtl = environment["TEST_PG_CTL"], let dataDir = environment["TEST_POSTGRES_REPLICA_DATADIR"] else {
+            throw ConfigError("TEST_PG_CTL and TEST_POSTGRES_REPLICA_DATADIR are needed to stop the replica")
+        }
+        let user = environment["TEST_PG_RUNAS"] ?? "postgres"
+        let log = action == "start" ? environment["TEST_POSTGRES_REPLICA_LOG"].map { " -l '\($0)'" } ?? "" : ""
+        let status = system("cd / && runuser -u '\(user)' -- '\(pgCtl)' -D '\(dataDir)' -w -m fast\(log) \(action) >/dev/null 2>&1")
+        guard status == 0 else { throw ConfigError("pg_ctl \(action) failed with \(status)") }
+    }
+
+    @Test func productsCreatedOnThePrimaryAreReadThroughTheReplica() async throws {
+        try await withShop(.postgres, configure: Self.withReplica) { client, shop in
+            try await Self.waitForReplica(shop)
+            let staff = try await shop.staffToken(client)
+            let id = try await client.createProduct("Replicated Rooibos", staff: staff)
+            var found = false
+            for _ in 0..<50 where !found {
+                found = try await client.send(.get, "/api/catalog/products/?search=replicated").list.contains { $0["id"] as? String == id }
+                if !found { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(found)
+            #expect(try await client.send(.get, "/api/catalog/products/\(id)/").status == .ok)
+            #expect(shop.replica?.fallbacks.load(ordering: .relaxed) == 0, "every catalog read was served by the replica")
+            let ready = try await client.send(.get, "/health/ready")
+            #expect(ready.json["replica"] as? String == "ok")
+        }
+    }
+
+    @Test func aCustomerReadsTheirOwnOrderAtOnce() async throws {
+        try await withShop(.postgres, configure: Self.withReplica) { client, shop in
+            try await Self.waitForReplica(shop)
+            let staff = try await shop.staffToken(client)
+            let product = try await client.createProduct("Fresh", quantity: 5, staff: staff)
+            let (_, token) = try await client.signUp("reader")
+            for _ in 0..<5 {
+                let placed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+                let id = try #require(placed.json["id"] as? String)
+                #expect(try await client.send(.get, "/api/orders/orders/\(id)/", token: token).status == .ok)
+                #expect(try await client.send(.get, "/api/orders/orders/", token: token).list.first?["id"] as? String == id)
+            }
+        }
+    }
+
+    @Test func catalogReadsKeepAnsweringWhenTheReplicaStops() async throws {
+        try await withShop(.postgres, configure: Self.withReplica) { client, shop in
+            try await Self.waitForReplica(shop)
+            let staff = try await shop.staffToken(client)
+            let id = try await client.createProduct("Resilient", staff: staff)
+            try Self.pgCtl("stop")
+            do {
+                let started = ContinuousClock.now
+                for _ in 0..<5 {
+                    let reply = try await client.send(.get, "/api/catalog/products/\(id)/")
+                    #expect(reply.status == .ok)
+                    #expect(try await client.send(.get, "/api/catalog/products/?in_stock=false").list.count == 1)
+                }
+                #expect(ContinuousClock.now - started < .seconds(5))
+                #expect((shop.replica?.fallbacks.load(ordering: .relaxed) ?? 0) >= 1)
+                let ready = try await client.send(.get, "/health/ready")
+                #expect(ready.status == .ok)
+                #expect(ready.json["replica"] as? String == "unavailable")
+            } catch {
+                try? Self.pgCtl("start")
+                throw error
+            }
+            try Self.pgCtl("start")
+        }
+    }
+
+    @Test func aStaffChangeOnOneInstanceIsSeenOnAnotherAtOnce() async throws {
+        try await withShop(.postgres, configure: { $0.catalogCacheTTL = .seconds(300) }) { clientA, shopA in
+            let staff = try await shopA.staffToken(clientA)
+            let id = try await clientA.createProduct("Shared Cold Brew", price: "4.00", staff: staff)
+            let shopB = try await Shop.open(shopA.config, logger: shopA.logger)
+            try await buildApplication(shop: shopB).test(.router) { clientB in
+                try await Task.sleep(for: .milliseconds(300))  // B's listener connects
+                #expect(try await clientB.send(.get, "/api/catalog/products/\(id)/").json["price"] as? String == "4.00")
+                #expect(try await clientB.send(.get, "/api/catalog/products/\(id)/").json["price"] as? String == "4.00")
+                #expect(shopB.catalog.cache.hits.load(ordering: .relaxed) >= 1, "B serves the product from its cache")
+
+                #expect(try await clientA.send(.patch, "/api/catalog/products/\(id)/", json: ["price": "4.50"], token: staff).status == .ok)
+                var price: String?
+                let started = ContinuousClock.now
+                while price != "4.50", ContinuousClock.now - started < .seconds(2) {
+                    price = try await clientB.send(.get, "/api/catalog/products/\(id)/").json["price"] as? String
+                    if price != "4.50" { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(price == "4.50", "B dropped its cache on A's NOTIFY, long before the 300 s TTL")
+            }
+        }
+    }
+}
+
+enum ReplicaServer {
+    static let url = ProcessInfo.processInfo.environment["TEST_POSTGRES_REPLICA_URL"].flatMap { $0.isEmpty ? nil : $0 }
+}
