@@ -226,11 +226,8 @@ import Testing
             let product = try await client.createProduct("Last ten", quantity: 10, staff: staff)
             var tokens: [String] = []
             for index in 0..<8 { tokens.append(try await client.signUp("adder\(index)").token) }
-            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { [tokens] group in
-                for index in 0..<40 {
-                    group.addTask { try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: tokens[index % tokens.count]).status }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
+            let statuses = try await concurrentStatuses(40) { [tokens] index in
+                try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: tokens[index % tokens.count]).status
             }
             #expect(statuses.filter { $0 == .ok }.count == 10)
             #expect(statuses.filter { $0 == .conflict }.count == 30)

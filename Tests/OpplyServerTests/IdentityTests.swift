@@ -54,16 +54,11 @@ import Testing
     @Test(arguments: TestStore.all)
     func fiftyConcurrentRegistrationsOfOneUsernameCreateOneAccount(store: TestStore) async throws {
         try await withShop(store) { client, shop in
-            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for index in 0..<50 {
-                    group.addTask {
-                        try await client.send(.post, "/api/identity/register/", json: [
-                            "username": index % 2 == 0 ? "racer" : "RACER", "email": "racer\(index)@example.com",
-                            "password": "correct-horse-9", "password2": "correct-horse-9",
-                        ]).status
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
+            let statuses = try await concurrentStatuses(50) { index in
+                try await client.send(.post, "/api/identity/register/", json: [
+                    "username": index % 2 == 0 ? "racer" : "RACER", "email": "racer\(index)@example.com",
+                    "password": "correct-horse-9", "password2": "correct-horse-9",
+                ]).status
             }
             #expect(statuses.filter { $0 == .created }.count == 1)
             #expect(statuses.filter { $0 == .badRequest }.count == 49)

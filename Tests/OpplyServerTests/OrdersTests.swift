@@ -145,9 +145,8 @@ import Testing
             let id = try #require(placed.json["id"] as? String)
             #expect(try await client.quantity(of: product) == 6)
 
-            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for _ in 0..<10 { group.addTask { try await client.send(.post, "/api/orders/orders/\(id)/cancel/", token: token).status } }
-                return try await group.reduce(into: []) { $0.append($1) }
+            let statuses = try await concurrentStatuses(10) { _ in
+                try await client.send(.post, "/api/orders/orders/\(id)/cancel/", token: token).status
             }
             #expect(statuses.filter { $0 == .ok }.count == 1)
             #expect(statuses.filter { $0 == .conflict }.count == 9)
@@ -178,13 +177,8 @@ import Testing
             for index in 0..<10 { tokens.append(try await client.signUp("buyer\(index)").token) }
             for round in 1...3 {
                 let product = try await client.createProduct("Last ten, round \(round)", quantity: 10, staff: staff)
-                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { [tokens] group in
-                    for index in 0..<50 {
-                        group.addTask {
-                            try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: tokens[index % tokens.count]).status
-                        }
-                    }
-                    return try await group.reduce(into: []) { $0.append($1) }
+                let statuses = try await concurrentStatuses(50) { [tokens] index in
+                    try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: tokens[index % tokens.count]).status
                 }
                 #expect(statuses.filter { $0 == .created }.count == 10, "round \(round)")
                 #expect(statuses.filter { $0 == .conflict }.count == 40, "round \(round)")
@@ -289,14 +283,9 @@ import Testing
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Granola", quantity: 100, staff: staff)
             let (_, token) = try await client.signUp("xena")
-            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for _ in 0..<10 {
-                    group.addTask {
-                        try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 5]]],
+            let statuses = try await concurrentStatuses(10) { _ in
+                try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 5]]],
                                               token: token, headers: [.idempotencyKey: "same-key"]).status
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses.allSatisfy { $0 == .created || $0 == .conflict })
             #expect(statuses.contains(.created))

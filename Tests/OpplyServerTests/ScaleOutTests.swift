@@ -64,6 +64,28 @@ struct ScaleOutTests {
         }
     }
 
+    @Test func aStaffChangeIsNotHiddenByReplicaLag() async throws {
+        try await withShop(.postgres, configure: { Self.withReplica(&$0); $0.catalogCacheTTL = .seconds(60) }) { client, shop in
+            try await Self.waitForReplica(shop)
+            let staff = try await shop.staffToken(client)
+            let id = try await client.createProduct("Lagging Lemonade", price: "2.00", staff: staff)
+            let replica = try #require(shop.replica)
+            for _ in 0..<50 where try await client.send(.get, "/api/catalog/products/\(id)/").status != .ok {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            _ = try await replica.replica.read { try await $0.raw("SELECT pg_wal_replay_pause()").run() }
+            do {
+                #expect(try await client.send(.patch, "/api/catalog/products/\(id)/", json: ["price": "2.20"], token: staff).status == .ok)
+                let reply = try await client.send(.get, "/api/catalog/products/\(id)/")
+                #expect(reply.json["price"] as? String == "2.20", "read from the primary while the replica is behind")
+            } catch {
+                _ = try? await replica.replica.read { try await $0.raw("SELECT pg_wal_replay_resume()").run() }
+                throw error
+            }
+            _ = try await replica.replica.read { try await $0.raw("SELECT pg_wal_replay_resume()").run() }
+        }
+    }
+
     @Test func aCustomerReadsTheirOwnOrderAtOnce() async throws {
         try await withShop(.postgres, configure: Self.withReplica) { client, shop in
             try await Self.waitForReplica(shop)

@@ -66,7 +66,7 @@ public struct Shop: Sendable {
         )
         catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }
         if database.engine == .postgres {
-            catalog.onChange = { await CatalogListener.notify(database, logger: logger) }
+            catalog.onChange = { await CatalogListener.notify(database, replica: replica, logger: logger) }
         }
         self.identity = identity
         self.inventory = inventory
@@ -89,7 +89,7 @@ public struct Shop: Sendable {
         var services: [any Service] = [DatabaseService(database: database)]
         if let replica { services.append(DatabaseService(database: replica.replica)) }
         if let postgres = database as? PostgresStore {
-            services.append(CatalogListener(client: postgres.client, cache: catalog.cache, logger: logger))
+            services.append(CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, logger: logger))
         }
         return services + [
             Janitor(every: config.backgroundInterval, logger: logger) { [cart] in

@@ -9,6 +9,7 @@ struct CatalogListener: Service {
     static let channel = "opply_catalog"
     let client: PostgresClient
     let cache: CatalogCache
+    let replica: ReplicaRouter?
     let logger: Logger
 
     func run() async throws {
@@ -23,7 +24,10 @@ struct CatalogListener: Service {
                     try await client.withConnection { connection in
                         try await connection.listen(on: Self.channel) { notifications in
                             if isReconnect { cache.invalidate() }  // signals may have been missed while away
-                            for try await _ in notifications { cache.invalidate() }
+                            for try await notification in notifications {
+                                if !notification.payload.isEmpty { replica?.require(position: notification.payload) }
+                                cache.invalidate()
+                            }
                         }
                     }
                 }
@@ -38,10 +42,15 @@ struct CatalogListener: Service {
         }
     }
 
-    /// Tells every instance (this one included) that the catalog changed.
-    static func notify(_ database: any Database, logger: Logger) async {
+    /// Tells every instance (this one included) that the catalog changed, with the primary's WAL position
+    /// after the change, so replica-routed reads wait for the replica to have it.
+    static func notify(_ database: any Database, replica: ReplicaRouter?, logger: Logger) async {
         do {
-            try await database.read { sql in try await sql.raw("SELECT pg_notify(\(bind: channel), '')").run() }
+            let position = try await database.read { sql in
+                try await sql.raw("SELECT pg_current_wal_lsn()::text AS position").first()?.decode(column: "position", as: String.self)
+            }
+            if let position { replica?.require(position: position) }
+            try await database.read { sql in try await sql.raw("SELECT pg_notify(\(bind: channel), \(bind: position ?? ""))").run() }
         } catch {
             logger.warning("Could not signal a catalog change; other instances catch up within the cache TTL", metadata: ["error": "\(error)"])
         }

@@ -155,11 +155,12 @@ struct CatalogService: Sendable {
         }
     }
 
-    /// Runs a staff change in a transaction, then drops the cache here and tells the other instances.
+    /// Runs a staff change in a transaction, then tells every instance (which also holds replica reads back until
+    /// the replica has the change) and drops the cache here.
     private func changing<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         let result = try await store.primary.transaction(body)
-        cache.invalidate()
         await onChange()
+        cache.invalidate()
         return result
     }
 

@@ -22,9 +22,32 @@ public protocol Database: Sendable {
     func ping() async throws
     /// Closes every connection; the store is unusable afterwards.
     func close() async
+    /// Runs `body` on a connection that no other task uses meanwhile (for one transaction).
+    func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
+    /// The statement that opens a write transaction.
+    var begin: String { get }
 }
 
 extension Database {
+    /// `begin`, the body, then `COMMIT`, or `ROLLBACK` when the body throws (a `CommitThenThrow` commits, then
+    /// throws). Both engines run their transactions through here.
+    func runTransaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withWriter { sql in
+            try await sql.raw(SQLQueryString(begin)).run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch let deferred as CommitThenThrow {
+                try await sql.raw("COMMIT").run()
+                throw deferred.error
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
     public func ping() async throws {
         try await read { sql in _ = try await sql.raw("SELECT 1 AS one").first() }
     }

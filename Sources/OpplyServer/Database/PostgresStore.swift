@@ -42,7 +42,7 @@ final class PostgresStore: Database {
         var attempt = 1
         while true {
             do {
-                return try await transactionOnce(body)
+                return try await runTransaction(body)
             } catch let error as PSQLError where attempt < 3 && ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "") {
                 logger.info("Retrying a transaction PostgreSQL aborted", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "attempt": "\(attempt)"])
                 attempt += 1
@@ -50,21 +50,11 @@ final class PostgresStore: Database {
         }
     }
 
-    private func transactionOnce<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+    let begin = "BEGIN"
+
+    func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let sql = connection.sql(queryLogLevel: nil, logger: logger)
-            try await sql.raw("BEGIN").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch let deferred as CommitThenThrow {
-                try await sql.raw("COMMIT").run()
-                throw deferred.error
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
-            }
+            try await body(connection.sql(queryLogLevel: nil, logger: logger))
         }
     }
 

@@ -27,6 +27,9 @@ final class ReplicaRouter: CatalogSource {
     private let timeout: Duration
     private let pause: Duration
     private let restingUntil = Mutex<ContinuousClock.Instant?>(nil)
+    /// The primary's WAL position of the latest staff change; until the replica has replayed it, catalog reads go
+    /// to the primary, so no instance caches a catalog older than a change it was told about.
+    private let requiredPosition = Mutex<String?>(nil)
     /// Reads that went to the primary because the replica failed or was resting.
     let fallbacks = Atomic<Int>(0)
 
@@ -39,6 +42,12 @@ final class ReplicaRouter: CatalogSource {
     }
 
     private struct NoAnswer: Error {}
+    private struct Behind: Error {}
+
+    /// A staff change committed at this WAL position (`pg_current_wal_lsn()`); replica reads must wait for it.
+    func require(position: String) {
+        requiredPosition.withLock { $0 = position }
+    }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let now = ContinuousClock.now
@@ -47,6 +56,8 @@ final class ReplicaRouter: CatalogSource {
                 return try await onReplica(body)
             } catch let error as AppError {
                 throw error
+            } catch is Behind {
+                // The replica has not replayed the latest staff change yet: read this one from the primary.
             } catch {
                 restingUntil.withLock { $0 = ContinuousClock.now + pause }
                 logger.warning("Replica read failed; reading from the primary", metadata: ["error": "\(error)"])
@@ -69,8 +80,17 @@ final class ReplicaRouter: CatalogSource {
 
     /// Runs `body` on the replica, or throws when it has not answered within `timeout`.
     private func onReplica<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { [replica, timeout] group in
-            group.addTask { try await replica.read(body) }
+        let position = requiredPosition.withLock { $0 }
+        let value = try await withThrowingTaskGroup(of: T?.self) { [replica, timeout] group in
+            group.addTask {
+                try await replica.read { sql in
+                    if let position {
+                        let row = try await sql.raw("SELECT pg_last_wal_replay_lsn() >= \(bind: position)::pg_lsn AS caught_up").first()
+                        guard try row?.decode(column: "caught_up", as: Bool?.self) == true else { throw Behind() }
+                    }
+                    return try await body(sql)
+                }
+            }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 return nil
@@ -79,5 +99,7 @@ final class ReplicaRouter: CatalogSource {
             guard let first = try await group.next(), let value = first else { throw NoAnswer() }
             return value
         }
+        if let position { requiredPosition.withLock { if $0 == position { $0 = nil } } }
+        return value
     }
 }

@@ -54,22 +54,14 @@ final class SQLiteStore: Database {
         return try await body(readers[index].sql(queryLogLevel: nil))
     }
 
+    let begin = "BEGIN IMMEDIATE"
+
+    func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await writeLock.withLock { try await body(writer.sql(queryLogLevel: nil)) }
+    }
+
     func transaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await writeLock.withLock {
-            let sql = writer.sql(queryLogLevel: nil)
-            try await sql.raw("BEGIN IMMEDIATE").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch let deferred as CommitThenThrow {
-                try await sql.raw("COMMIT").run()
-                throw deferred.error
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
-            }
-        }
+        try await runTransaction(body)
     }
 
     func close() async {

@@ -46,8 +46,8 @@ struct RequestMiddleware: RouterMiddleware {
     /// Echoes a UUID or 32-hex id from the client; anything else is replaced so logs stay clean.
     static func correlationID(from header: String?) -> String {
         if let header {
-            if header.count == 36, UUID(uuidString: header) != nil { return header.lowercased() }
-            if header.count == 32, header.allSatisfy(\.isHexDigit) { return header.lowercased() }
+            if header.count == 36, UUID(uuidString: header) != nil { return header }
+            if header.count == 32, header.allSatisfy(\.isHexDigit) { return header }
         }
         return UUID().uuidString.lowercased()
     }

@@ -93,3 +93,11 @@ extension Shop {
         #expect(violations.isEmpty, "\(violations)", sourceLocation: sourceLocation)
     }
 }
+
+/// Sends `count` requests at once and returns their statuses.
+func concurrentStatuses(_ count: Int, _ request: @escaping @Sendable (Int) async throws -> HTTPResponse.Status) async throws -> [HTTPResponse.Status] {
+    try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+        for index in 0..<count { group.addTask { try await request(index) } }
+        return try await group.reduce(into: []) { $0.append($1) }
+    }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Load benchmarks against a release build on SQLite, on 127.0.0.1 only, bounded in time.
+#
+#   Benchmarks/run.sh orders    # 10,000 products, 32 clients placing orders for 30 s; then `opply check`
+#   Benchmarks/run.sh catalog   # seeds 100,000 products (timed); the big list query uncached vs cached
+#
+# Machines here are shared and noisy: compare the figures printed side by side in one run (ratios),
+# not across runs. Environment: DURATION (default 30s), CLIENTS (default 32), PRODUCTS.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+mode=${1:-orders}
+duration=${DURATION:-30s}
+clients=${CLIENTS:-32}
+port=${PORT:-18080}
+base="http://127.0.0.1:$port"
+work=$(mktemp -d)
+server_pid=""
+
+cleanup() {
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+swift build -c release --product opply >&2
+bin=.build/release/opply
+
+export APP_ENV=production LOG_LEVEL=warning BCRYPT_COST=4 HOST=127.0.0.1 PORT=$port
+export JWT_SECRET=benchmark-secret-benchmark-secret-0123456789
+export DATABASE_URL="sqlite://$work/bench.sqlite"
+
+start_server() {
+  "$bin" serve >"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$base/health/ready" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "server did not start:"; cat "$work/server.log"; exit 1
+}
+
+stop_server() {
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+}
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+case $mode in
+orders)
+  "$bin" seed --products "${PRODUCTS:-10000}"
+  start_server
+  : >"$work/tokens"
+  for i in $(seq 1 "$clients"); do
+    curl -fsS "$base/api/identity/register/" -H 'Content-Type: application/json' \
+      -d "{\"username\":\"bench$i\",\"email\":\"bench$i@example.com\",\"password\":\"bench-pass-$i\",\"password2\":\"bench-pass-$i\"}" >/dev/null
+    curl -fsS "$base/api/identity/token/" -H 'Content-Type: application/json' \
+      -d "{\"username\":\"bench$i\",\"password\":\"bench-pass-$i\"}" | json '["access"]' >>"$work/tokens"
+  done
+  : >"$work/products"
+  for offset in $(seq 0 100 $(( ${PRODUCTS:-10000} - 1 ))); do
+    curl -fsS "$base/api/catalog/products/?limit=100&offset=$offset" | python3 -c \
+      "import json,sys; [print(p['id']) for p in json.load(sys.stdin)['results']]" >>"$work/products"
+  done
+  echo "== $(wc -l <"$work/products") orderable products, $clients clients"
+  echo "== baseline: GET /health/live, $clients connections, 10s"
+  wrk -t2 -c"$clients" -d10s --latency "$base/health/live" | grep -E "Requests/sec|99%"
+  echo "== orders: POST /api/orders/orders/, $clients connections, $duration"
+  TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base"
+  stop_server
+  echo "== opply check"
+  "$bin" check
+  ;;
+catalog)
+  products=${PRODUCTS:-100000}
+  echo "== seeding $products products"
+  /usr/bin/time -f "seed_seconds=%e max_rss_kb=%M" "$bin" seed --products "$products"
+  query="/api/catalog/products/?limit=100&offset=50000&category=coffee&ordering=-price"
+  deep="/api/catalog/products/?limit=100&offset=50000&ordering=-price"
+  for ttl in 0 60; do
+    export CATALOG_CACHE_TTL=$ttl
+    start_server
+    echo "== CATALOG_CACHE_TTL=$ttl"
+    for path in "$query" "$deep"; do
+      curl -fsS "$base$path" | python3 -c "import json,sys; d=json.load(sys.stdin); print('  count', d['count'], 'results', len(d['results']))"
+      echo "  $path"
+      CATALOG_PATH="$path" wrk -t1 -c4 -d10s -s Benchmarks/catalog.lua "$base" | sed 's/^/  /' | grep -E "requests_per_second"
+    done
+    stop_server
+  done
+  ;;
+*)
+  echo "usage: $0 orders|catalog" >&2; exit 2 ;;
+esac
