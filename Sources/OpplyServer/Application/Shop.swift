@@ -80,7 +80,7 @@ public struct Shop: Sendable {
         switch url {
         case .sqliteFile(let path): try await SQLiteStore.open(path: path, logger: logger)
         case .sqliteMemory: try await SQLiteStore.open(path: nil, logger: logger)
-        case .postgres(let address): PostgresStore(address: address, maxConnections: poolSize, logger: logger)
+        case .postgres(let address): await PostgresStore.open(address: address, maxConnections: poolSize, logger: logger)
         }
     }
 

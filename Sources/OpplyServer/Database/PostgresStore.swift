@@ -13,7 +13,15 @@ final class PostgresStore: Database {
     /// The pool runs in its own task from creation, so migrations and CLI commands can use it before any service starts.
     private let runTask: Task<Void, Never>
 
-    init(address: DatabaseURL.PostgresAddress, maxConnections: Int, logger: Logger) {
+    /// Creates the pool and waits until its run task has started, so the first query never races it.
+    static func open(address: DatabaseURL.PostgresAddress, maxConnections: Int, logger: Logger) async -> PostgresStore {
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let store = PostgresStore(address: address, maxConnections: maxConnections, logger: logger, started: signal)
+        for await _ in started {}
+        return store
+    }
+
+    private init(address: DatabaseURL.PostgresAddress, maxConnections: Int, logger: Logger, started: AsyncStream<Void>.Continuation) {
         var configuration = PostgresClient.Configuration(
             host: address.host,
             port: address.port,
@@ -27,7 +35,10 @@ final class PostgresStore: Database {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
-        self.runTask = Task { await client.run() }
+        self.runTask = Task {
+            started.finish()
+            await client.run()
+        }
     }
 
     func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
