@@ -265,6 +265,48 @@ import Testing
     }
 
     @Test(arguments: TestStore.all)
+    func addsRacingTheSweeperKeepTheBooks(store: TestStore) async throws {
+        let clock = TestClock()
+        try await withShop(store, clock: clock, configure: { $0.cartTTL = .seconds(60); $0.backgroundInterval = .seconds(3_600) }) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let product = try await client.createProduct("Swept", quantity: 100, staff: staff)
+            var tokens: [String] = []
+            for index in 0..<10 {
+                let token = try await client.signUp("sweepee\(index)").token
+                _ = try await add(client, product, 3, token: token)
+                tokens.append(token)
+            }
+            clock.advance(by: 61)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status?.self) { [tokens] group in
+                group.addTask { _ = try await shop.cart.sweep(batch: 1); return nil }
+                for token in tokens {
+                    group.addTask { try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: token).status }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { if let status = $1 { $0.append(status) } }
+            }
+            #expect(statuses.allSatisfy { $0 == .ok }, "\(statuses)")
+            #expect(try await client.quantity(of: product) == 100 - 10 * 4, "every line holds its 4 units again")
+            try await shop.expectStockInvariants()
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func oneCustomersParallelAddsQueueInsteadOfDeadlocking(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let staff = try await shop.staffToken(client)
+            var products: [String] = []
+            for index in 0..<5 { products.append(try await client.createProduct("Tap \(index)", quantity: 50, staff: staff)) }
+            let (_, token) = try await client.signUp("double-tapper")
+            let statuses = try await concurrentStatuses(20) { [products] index in
+                try await client.send(.post, "/api/cart/items/", json: ["product": products[index % products.count], "quantity": 1], token: token).status
+            }
+            #expect(statuses.allSatisfy { $0 == .ok })
+            for product in products { #expect(try await client.quantity(of: product) == 46) }
+            try await shop.expectStockInvariants()
+        }
+    }
+
+    @Test(arguments: TestStore.all)
     func mixedTrafficKeepsTheInvariants(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)

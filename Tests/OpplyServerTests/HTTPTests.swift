@@ -79,7 +79,7 @@ import Testing
             "DATABASE_URL": "postgres://shop:p%40ss@db.internal:6432/shop?sslmode=require",
         ])
         #expect(production?.logFormat == .json)
-        #expect(production?.databaseURL == .postgres(.init(host: "db.internal", port: 6432, username: "shop", password: "p@ss", database: "shop", requireTLS: true)))
+        #expect(production?.databaseURL == .postgres(.init(host: "db.internal", port: 6432, username: "shop", password: "p@ss", database: "shop", tls: .require)))
         #expect((try? AppConfig.fromEnvironment(["DATABASE_URL": "sqlite:///var/lib/opply/opply.sqlite"]))?.databaseURL == .sqliteFile(path: "/var/lib/opply/opply.sqlite"))
     }
 

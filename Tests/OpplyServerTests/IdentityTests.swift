@@ -137,6 +137,32 @@ import Testing
         }
     }
 
+    @Test func behindATrustedProxyTheThrottleCountsTheForwardedClient() async throws {
+        try await withShop(.sqlite, configure: { $0.trustProxy = true }) { client, _ in
+            _ = try await client.signUp("proxied")
+            let wrong = ["username": "proxied", "password": "wrong-password"]
+            for _ in 0..<5 {
+                _ = try await client.send(.post, "/api/identity/token/", json: wrong, headers: [.init("X-Forwarded-For")!: "spoofed, 203.0.113.7"])
+            }
+            let attacker = try await client.send(.post, "/api/identity/token/", json: wrong, headers: [.init("X-Forwarded-For")!: "198.51.100.1, 203.0.113.7"])
+            #expect(attacker.status == .tooManyRequests, "the proxy-appended address is what counts, not what the client sent")
+            let owner = try await client.send(.post, "/api/identity/token/", json: ["username": "proxied", "password": "correct-horse-9"],
+                                              headers: [.init("X-Forwarded-For")!: "192.0.2.44"])
+            #expect(owner.status == .ok, "the owner, from another address, is not locked out")
+        }
+    }
+
+    @Test func parallelGuessesCannotSlipPastTheThrottle() async throws {
+        try await withShop(.sqlite) { client, _ in
+            _ = try await client.signUp("guarded")
+            let statuses = try await concurrentStatuses(12) { _ in
+                try await client.send(.post, "/api/identity/token/", json: ["username": "guarded", "password": "wrong-password"]).status
+            }
+            #expect(statuses.filter { $0 == .unauthorized }.count == 5)
+            #expect(statuses.filter { $0 == .tooManyRequests }.count == 7)
+        }
+    }
+
     @Test(arguments: TestStore.all)
     func refreshRotatesAndReuseRevokesTheFamily(store: TestStore) async throws {
         try await withShop(store) { client, _ in
@@ -259,6 +285,7 @@ import Testing
             let refresh = try await client.logIn("mia").refresh
             #expect(try await client.send(.delete, "/api/identity/customers/\(id)/", token: token).status == .noContent)
             #expect(try await client.send(.get, "/api/identity/me/", token: token).status == .unauthorized)
+            #expect(try await client.send(.post, "/api/identity/token/verify/", json: ["token": token]).status == .unauthorized)
             #expect(try await client.send(.post, "/api/identity/token/", json: ["username": "mia", "password": "correct-horse-9"]).status == .unauthorized)
             #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": refresh]).status == .unauthorized)
         }

@@ -278,6 +278,35 @@ import Testing
     }
 
     @Test(arguments: TestStore.all)
+    func aClaimTakenOverCannotBeCompletedByTheRequestThatLostIt(store: TestStore) async throws {
+        let clock = TestClock()
+        try await withShop(store, clock: clock) { client, shop in
+            let (id, _) = try await client.signUp("yves")
+            let customer = try #require(UUID(uuidString: id))
+            let keys = shop.idempotencyKeys
+            guard case .claimed(let slow) = try await keys.begin(customer: customer, key: "k", fingerprint: "f") else {
+                Issue.record("expected a claim"); return
+            }
+            clock.advance(by: 61)
+            let takeovers = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<5 {
+                    group.addTask {
+                        do {
+                            if case .claimed = try await keys.begin(customer: customer, key: "k", fingerprint: "f") { return true }
+                            return false
+                        } catch let error as AppError where error.code == "idempotency_key_in_use" {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(takeovers == 1, "exactly one request takes a stale claim over")
+            await #expect(throws: AppError.self) { try await keys.complete(slow, status: 201, body: "{}") }
+        }
+    }
+
+    @Test(arguments: TestStore.all)
     func tenConcurrentRetriesWithOneKeyCreateOneOrder(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)

@@ -154,3 +154,9 @@ struct ScaleOutTests {
 enum ReplicaServer {
     static let url = ProcessInfo.processInfo.environment["TEST_POSTGRES_REPLICA_URL"].flatMap { $0.isEmpty ? nil : $0 }
 }
+
+@Test func walPositionsCompareAsNumbers() {
+    #expect(ReplicaRouter.walOffset("0/16B3748") == 0x16B3748)
+    #expect(ReplicaRouter.walOffset("1/0")! > ReplicaRouter.walOffset("0/FFFFFFFF")!)
+    #expect(ReplicaRouter.walOffset("nonsense") == nil)
+}

@@ -37,6 +37,8 @@ public struct AppConfig: Sendable {
     /// Whether `serve` creates a demo catalog and an `admin` account on an empty development database.
     public var seedDemoData = false
     /// Failed logins allowed per username and client before `429`, and the window they are counted in.
+    /// Whether the server runs behind our own proxy, which appends the client's address to `X-Forwarded-For`.
+    public var trustProxy = false
     public var loginAttempts = 5
     public var loginWindow: Duration = .seconds(300)
 
@@ -93,7 +95,7 @@ public struct AppConfig: Sendable {
         config.refreshTokenTTL = try seconds("REFRESH_TOKEN_TTL", in: 60...31_536_000) ?? config.refreshTokenTTL
         config.cartTTL = try seconds("CART_TTL", in: 1...604_800) ?? config.cartTTL
         config.catalogCacheTTL = try seconds("CATALOG_CACHE_TTL", in: 0...3_600) ?? config.catalogCacheTTL
-        config.catalogCacheSize = try integer("CATALOG_CACHE_SIZE", in: 0...1_000_000) ?? config.catalogCacheSize
+        config.catalogCacheSize = try integer("CATALOG_CACHE_SIZE", in: 0...10_000) ?? config.catalogCacheSize
         config.maxOrderQuantity = try integer("MAX_ORDER_QUANTITY", in: 1...1_000_000) ?? config.maxOrderQuantity
         config.bcryptCost = try integer("BCRYPT_COST", in: 4...31).map { UInt8($0) } ?? config.bcryptCost
         if let raw = value("LOG_LEVEL") {
@@ -113,6 +115,12 @@ public struct AppConfig: Sendable {
             config.webhookURL = raw
         }
         config.webhookSecret = value("WEBHOOK_SECRET")
+        if let raw = value("TRUST_PROXY") {
+            guard let trust = ["true": true, "1": true, "false": false, "0": false][raw.lowercased()] else {
+                throw ConfigError("TRUST_PROXY: expected true or false, got '\(raw)'")
+            }
+            config.trustProxy = trust
+        }
         config.seedDemoData = config.environment == .development
         return config
     }

@@ -17,9 +17,14 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
 
     public var maxUploadSize: Int { JSONCoding.maxBodySize }
 
-    /// The client's address without its port, for throttling.
-    var clientAddress: String {
-        remoteAddress?.ipAddress ?? "unknown"
+    /// The client's address without its port, for throttling. Behind our own proxy (`TRUST_PROXY=true`) that is
+    /// the last `X-Forwarded-For` entry, the one the proxy appended; a client cannot forge it.
+    func clientAddress(of request: Request, trustProxy: Bool) -> String {
+        if trustProxy, let forwarded = request.headers[.init("X-Forwarded-For")!],
+            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty, last.count <= 64 {
+            return last
+        }
+        return remoteAddress?.ipAddress ?? "unknown"
     }
 }
 

@@ -21,7 +21,7 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMiddleware())
     OperationsController(shop: shop).addRoutes(to: router)
-    IdentityController(identity: shop.identity).addRoutes(to: router)
+    IdentityController(identity: shop.identity, trustProxy: shop.config.trustProxy).addRoutes(to: router)
     CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)
     CartController(cart: shop.cart, keys: shop.idempotencyKeys, identity: shop.identity).addRoutes(to: router)
     OrderController(orders: shop.orders, keys: shop.idempotencyKeys, identity: shop.identity).addRoutes(to: router)

@@ -26,19 +26,26 @@ struct CartService: Sendable {
         try await store.cart(of: customer)
     }
 
+    /// Most distinct products in one cart, as in one order.
+    let maxLines = 100
+
     /// Adds units to a line, reserving them; `409` with what is available when they are not.
+    /// A line the sweeper released is re-reserved whole, together with the new units.
     func add(_ item: AddItem, for customer: UUID) async throws -> Cart {
         guard (1...maxQuantity).contains(item.quantity) else { throw AppError.validation(field: "quantity", "Must be a whole number from 1 to \(maxQuantity).") }
-        try await store.database.transaction { sql in
+        try await changingCart(of: customer) { sql in
             guard try await store.isOrderable(item.product, on: sql) else {
                 throw AppError.validation(field: "product", "Unknown or discontinued product.")
             }
-            // A line the sweeper released is re-reserved whole, together with the new units.
-            let reserve = item.quantity + (try await store.claimReleased(customer: customer, product: item.product, on: sql))
-            let total = try await store.upsertHeld(customer: customer, product: item.product, quantity: reserve, until: expiry, on: sql)
+            let line = try await store.claim(customer: customer, product: item.product, on: sql).first
+            let total = (line?.quantity ?? 0) + item.quantity
             guard total <= maxQuantity else { throw AppError.validation(field: "quantity", "At most \(maxQuantity) of one product in a cart.") }
-            try await reserveOrExplain(item.product, reserve, field: "quantity", already: total - reserve, on: sql)
-            try await store.touch(customer: customer, until: expiry, on: sql)
+            if line == nil, try await store.lineCount(customer: customer, on: sql) >= maxLines {
+                throw AppError.validation(field: "product", "A cart holds at most \(maxLines) products.")
+            }
+            let held = line.map { $0.held ? $0.quantity : 0 } ?? 0
+            try await reserveOrExplain(item.product, total - held, field: "quantity", already: held, on: sql)
+            try await store.putHeld(customer: customer, product: item.product, quantity: total, until: expiry, on: sql)
         }
         return try await store.cart(of: customer)
     }
@@ -46,28 +53,38 @@ struct CartService: Sendable {
     /// Sets a line's quantity: grows by reserving the difference, shrinks by releasing it, 0 removes the line.
     func set(_ product: UUID, to quantity: Int, for customer: UUID) async throws -> Cart {
         guard (0...maxQuantity).contains(quantity) else { throw AppError.validation(field: "quantity", "Must be a whole number from 0 to \(maxQuantity).") }
-        try await store.database.transaction { sql in
+        try await changingCart(of: customer) { sql in
             guard let line = try await store.claim(customer: customer, product: product, on: sql).first else { throw AppError.notFound }
             let held = line.held ? line.quantity : 0
             if quantity < held {
                 try await inventory.release(product, held - quantity, on: sql)
+            } else if quantity > held {
+                try await reserveOrExplain(product, quantity - held, field: "quantity", already: held, on: sql)
             }
             if quantity > 0 {
-                _ = try await store.upsertHeld(customer: customer, product: product, quantity: quantity, until: expiry, on: sql)
-                if quantity > held { try await reserveOrExplain(product, quantity - held, field: "quantity", already: held, on: sql) }
+                try await store.putHeld(customer: customer, product: product, quantity: quantity, until: expiry, on: sql)
             }
-            try await store.touch(customer: customer, until: expiry, on: sql)
         }
         return try await store.cart(of: customer)
     }
 
     /// Removes one line (or, with no product, the whole cart), releasing what it held.
     func remove(_ product: UUID?, for customer: UUID) async throws {
-        try await store.database.transaction { sql in
+        try await changingCart(of: customer) { sql in
             let lines = try await store.claim(customer: customer, product: product, on: sql)
             if product != nil, lines.isEmpty { throw AppError.notFound }
             try await release(lines, on: sql)
+        }
+    }
+
+    /// One change to a customer's cart, in a transaction that first takes the customer's cart lock (so the
+    /// customer's own requests queue up instead of deadlocking) and extends the cart's life, both before any
+    /// product row is touched: cart lines are always locked before products.
+    private func changingCart(of customer: UUID, _ body: (any SQLDatabase) async throws -> Void) async throws {
+        try await store.database.transaction { sql in
+            try await store.lock(customer: customer, engine: store.database.engine, on: sql)
             try await store.touch(customer: customer, until: expiry, on: sql)
+            try await body(sql)
         }
     }
 
@@ -75,6 +92,7 @@ struct CartService: Sendable {
     /// taken from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
     func checkout(for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void) async throws -> Order {
         try await store.database.transaction { sql in
+            try await store.lock(customer: customer, engine: store.database.engine, on: sql)
             let lines = try await store.claim(customer: customer, on: sql)
             guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
             let order = try await orders.place(lines.map {
@@ -107,6 +125,7 @@ struct CartService: Sendable {
 
     /// Empties a customer's cart inside the caller's transaction (the account is being closed).
     func empty(for customer: UUID, on sql: any SQLDatabase) async throws {
+        try await store.lock(customer: customer, engine: store.database.engine, on: sql)
         try await release(try await store.claim(customer: customer, on: sql), on: sql)
     }
 

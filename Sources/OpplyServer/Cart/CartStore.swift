@@ -39,11 +39,16 @@ struct CartStore: Sendable {
         return try await delete.returning("product_id", "quantity", "held").all().map(Self.claimed(row:))
     }
 
-    /// Takes a line the sweeper released out of the cart, to be re-reserved whole.
-    func claimReleased(customer: UUID, product: UUID, on sql: any SQLDatabase) async throws -> Int {
-        try await sql.delete(from: "cart_lines").where("customer_id", .equal, customer).where("product_id", .equal, product)
-            .where("held", .equal, false).returning("quantity").all()
-            .reduce(0) { $0 + (try $1.decode(column: "quantity", as: Int.self)) }
+    /// Serializes one customer's cart changes on PostgreSQL (a row lock on the customer that foreign-key checks do
+    /// not wait for). SQLite runs one write transaction at a time anyway.
+    func lock(customer: UUID, engine: SQLEngine, on sql: any SQLDatabase) async throws {
+        guard engine == .postgres else { return }
+        try await sql.raw("SELECT id FROM customers WHERE id = \(bind: customer) FOR NO KEY UPDATE").run()
+    }
+
+    func lineCount(customer: UUID, on sql: any SQLDatabase) async throws -> Int {
+        try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("cart_lines")
+            .where("customer_id", .equal, customer).first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
     /// Whether a product can go in a cart at all (it exists and is not archived).
@@ -58,16 +63,11 @@ struct CartStore: Sendable {
             .returning("product_id", "quantity", "held").all().map(Self.claimed(row:))
     }
 
-    /// Puts a held line in the cart, or grows the one there.
-    func upsertHeld(customer: UUID, product: UUID, quantity: Int, until: Date, on sql: any SQLDatabase) async throws -> Int {
-        let row = try await sql.raw("""
-            INSERT INTO cart_lines (customer_id, product_id, quantity, held, reserved_until)
-            VALUES (\(bind: customer), \(bind: product), \(bind: quantity), \(bind: true), \(bind: until))
-            ON CONFLICT (customer_id, product_id) DO UPDATE
-            SET quantity = cart_lines.quantity + excluded.quantity, held = excluded.held, reserved_until = excluded.reserved_until
-            RETURNING quantity
-            """).first()
-        return try row?.decode(column: "quantity", as: Int.self) ?? quantity
+    /// Puts a held line in the cart (its previous version, if any, was claimed in this transaction).
+    func putHeld(customer: UUID, product: UUID, quantity: Int, until: Date, on sql: any SQLDatabase) async throws {
+        try await sql.insert(into: "cart_lines").columns("customer_id", "product_id", "quantity", "held", "reserved_until")
+            .values(SQLBind(customer), SQLBind(product), SQLBind(quantity), SQLBind(true), SQLBind(until))
+            .run()
     }
 
     /// Every change to a cart moves all its reservations' expiry.

@@ -104,7 +104,7 @@ struct CatalogService: Sendable {
         }
         guard problems.isEmpty else { throw AppError.validation(problems) }
         return try await changing { sql in
-            guard var product = try await store.product(id, on: sql) else { throw AppError.notFound }
+            guard var product = try await store.product(id, on: sql, lock: true) else { throw AppError.notFound }
             product.name = changes.name ?? product.name
             product.description = changes.description ?? product.description
             product.priceMinor = price ?? product.priceMinor
@@ -118,9 +118,12 @@ struct CatalogService: Sendable {
         }
     }
 
-    /// Archives a product: hidden from the catalog and from carts, kept in past orders.
+    /// Archives a product: hidden from the catalog and from carts, kept in past orders. Cart lines are taken out
+    /// before the product row is locked (the order every cart path uses), and once more after, for lines that
+    /// committed in between.
     func archive(_ id: UUID) async throws {
         try await changing { sql in
+            try await onArchive(id, sql)
             guard try await store.archive(id, at: clock.now, on: sql) else { throw AppError.notFound }
             try await onArchive(id, sql)
         }

@@ -35,9 +35,13 @@ struct CatalogStore: Sendable {
         try await reader.read { try await product(id, on: $0) }
     }
 
-    func product(_ id: UUID, on sql: any SQLDatabase) async throws -> Product? {
-        try await sql.select().columns(Product.columns).from("products")
-            .where("id", .equal, id).where("archived_at", .is, SQLLiteral.null).first().map(Product.init(row:))
+    /// A live product read inside a transaction; `lock` holds the row until commit on PostgreSQL, so a
+    /// read-modify-write cannot undo a concurrent change (SQLite runs one write transaction at a time anyway).
+    func product(_ id: UUID, on sql: any SQLDatabase, lock: Bool = false) async throws -> Product? {
+        var select = sql.select().columns(Product.columns).from("products")
+            .where("id", .equal, id).where("archived_at", .is, SQLLiteral.null)
+        if lock { select = select.for(.update) }
+        return try await select.first().map(Product.init(row:))
     }
 
     func categories() async throws -> [Category] {

@@ -13,8 +13,12 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         public var username: String
         public var password: String?
         public var database: String
-        public var requireTLS: Bool
+        public var tls: TLSMode
     }
+
+    /// `sslmode` as libpq reads it: `disable`; `prefer` (the default: TLS when the server offers it);
+    /// `require` and `verify-full` (TLS with the server's certificate verified, or no connection).
+    public enum TLSMode: String, Sendable { case disable, prefer, require }
 
     public init(parsing text: String) throws(ConfigError) {
         if text == "sqlite::memory:" {
@@ -45,7 +49,7 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
                 username: components.user.flatMap { $0.removingPercentEncoding } ?? "postgres",
                 password: components.password.flatMap { $0.removingPercentEncoding },
                 database: database.isEmpty ? "postgres" : database,
-                requireTLS: sslmode == "require" || sslmode == "verify-full"
+                tls: sslmode == "disable" ? .disable : sslmode == "require" || sslmode == "verify-full" ? .require : .prefer
             )
         )
     }

@@ -142,6 +142,9 @@ enum Migrations {
             "CREATE INDEX cart_lines_expiry ON cart_lines (held, reserved_until)",
             "CREATE INDEX cart_lines_product ON cart_lines (product_id)",
         ]),
+        Migration(version: 5, name: "idempotency claim tokens", statements: [
+            "ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT",
+        ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {

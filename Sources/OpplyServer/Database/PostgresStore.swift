@@ -22,13 +22,18 @@ final class PostgresStore: Database {
     }
 
     private init(address: DatabaseURL.PostgresAddress, maxConnections: Int, logger: Logger, started: AsyncStream<Void>.Continuation) {
+        let tls: PostgresClient.Configuration.TLS = switch address.tls {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
         var configuration = PostgresClient.Configuration(
             host: address.host,
             port: address.port,
             username: address.username,
             password: address.password,
             database: address.database,
-            tls: address.requireTLS ? .require(.makeClientConfiguration()) : .disable
+            tls: tls
         )
         configuration.options.maximumConnections = maxConnections
         configuration.options.connectTimeout = .seconds(5)

@@ -3,6 +3,9 @@ import Logging
 import SQLKit
 import Synchronization
 
+/// The replica did not answer within the router's timeout.
+struct ReplicaRouterDeadline: Error {}
+
 /// Where catalog reads are served from: reads that may lag the primary by a moment.
 protocol CatalogSource: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
@@ -41,12 +44,23 @@ final class ReplicaRouter: CatalogSource {
         self.logger = logger
     }
 
-    private struct NoAnswer: Error {}
+    private typealias NoAnswer = ReplicaRouterDeadline
     private struct Behind: Error {}
 
     /// A staff change committed at this WAL position (`pg_current_wal_lsn()`); replica reads must wait for it.
+    /// Signals can arrive out of order, so the furthest position wins.
     func require(position: String) {
-        requiredPosition.withLock { $0 = position }
+        guard let new = Self.walOffset(position) else { return }
+        requiredPosition.withLock { current in
+            if current.flatMap(Self.walOffset).map({ $0 < new }) ?? true { current = position }
+        }
+    }
+
+    /// `16/B374D848` → its 64-bit WAL offset.
+    static func walOffset(_ position: String) -> UInt64? {
+        let parts = position.split(separator: "/")
+        guard parts.count == 2, let high = UInt64(parts[0], radix: 16), let low = UInt64(parts[1], radix: 16), high <= UInt32.max, low <= UInt32.max else { return nil }
+        return high << 32 | low
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -78,28 +92,60 @@ final class ReplicaRouter: CatalogSource {
         }
     }
 
-    /// Runs `body` on the replica, or throws when it has not answered within `timeout`.
+    /// Runs `body` on the replica, or throws when it has not answered within `timeout`. The read runs in a task of
+    /// its own, so a query stuck on a dead server cannot hold the request: the caller moves on at the deadline and
+    /// the stuck task is cancelled.
     private func onReplica<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let position = requiredPosition.withLock { $0 }
-        let value = try await withThrowingTaskGroup(of: T?.self) { [replica, timeout] group in
-            group.addTask {
-                try await replica.read { sql in
-                    if let position {
-                        let row = try await sql.raw("SELECT pg_last_wal_replay_lsn() >= \(bind: position)::pg_lsn AS caught_up").first()
-                        guard try row?.decode(column: "caught_up", as: Bool?.self) == true else { throw Behind() }
+        let value: T = try await withCheckedThrowingContinuation { continuation in
+            let race = FirstAnswer(continuation)
+            let timeout = self.timeout
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                race.finish(.failure(NoAnswer()))
+            }
+            race.work = Task { [replica] in
+                do {
+                    let value = try await replica.read { sql in
+                        if let position {
+                            let row = try await sql.raw("SELECT pg_last_wal_replay_lsn() >= \(bind: position)::pg_lsn AS caught_up").first()
+                            guard try row?.decode(column: "caught_up", as: Bool?.self) == true else { throw Behind() }
+                        }
+                        return try await body(sql)
                     }
-                    return try await body(sql)
+                    race.finish(.success(value))
+                } catch {
+                    race.finish(.failure(error))
                 }
+                timer.cancel()
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw NoAnswer() }
-            return value
         }
         if let position { requiredPosition.withLock { if $0 == position { $0 = nil } } }
         return value
+    }
+}
+
+/// Resumes a continuation with whichever answer comes first (the replica's, or the deadline), once;
+/// the deadline also cancels the replica's task.
+private final class FirstAnswer<T: Sendable>: Sendable {
+    private let state: Mutex<(continuation: CheckedContinuation<T, any Error>?, work: Task<Void, Never>?)>
+
+    init(_ continuation: CheckedContinuation<T, any Error>) {
+        state = Mutex((continuation, nil))
+    }
+
+    var work: Task<Void, Never>? {
+        get { state.withLock { $0.work } }
+        set { state.withLock { $0.work = newValue } }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let (continuation, work) = state.withLock { state in
+            defer { state.continuation = nil }
+            return (state.continuation, state.work)
+        }
+        guard let continuation else { return }
+        continuation.resume(with: result)
+        if case .failure(let error) = result, error is ReplicaRouterDeadline { work?.cancel() }
     }
 }

@@ -36,13 +36,16 @@ struct CustomerStore: Sendable {
             .run()
     }
 
-    func update(_ customer: Customer, on sql: any SQLDatabase) async throws {
-        try await sql.update("customers")
-            .set("email", to: customer.email).set("email_key", to: customer.email.lowercased())
-            .set("first_name", to: customer.firstName).set("last_name", to: customer.lastName)
-            .set("is_staff", to: customer.isStaff)
-            .where("id", .equal, customer.id)
-            .run()
+    /// Writes only the fields given, so concurrent changes to other fields are not undone.
+    func update(_ id: UUID, firstName: String?, lastName: String?, email: String?, isStaff: Bool?, on sql: any SQLDatabase) async throws -> Customer? {
+        var update = sql.update("customers")
+        var changed = false
+        if let firstName { update = update.set("first_name", to: firstName); changed = true }
+        if let lastName { update = update.set("last_name", to: lastName); changed = true }
+        if let email { update = update.set("email", to: email).set("email_key", to: email.lowercased()); changed = true }
+        if let isStaff { update = update.set("is_staff", to: isStaff); changed = true }
+        if changed { try await update.where("id", .equal, id).where("deleted_at", .is, SQLLiteral.null).run() }
+        return try await find(id: id, on: sql)
     }
 
     /// Which of the two unique keys are already taken by someone else.

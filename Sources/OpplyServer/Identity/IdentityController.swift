@@ -4,6 +4,7 @@ import Hummingbird
 /// The `/api/identity/` routes: HTTP in, one `IdentityService` call, JSON out.
 struct IdentityController: Sendable {
     let identity: IdentityService
+    let trustProxy: Bool
 
     private struct Credentials: Decodable { let username: String; let password: String }
     private struct RefreshBody: Decodable { let refresh: String }
@@ -18,7 +19,7 @@ struct IdentityController: Sendable {
         }
         open.post("token") { request, context in
             let input = try await JSONCoding.decode(Credentials.self, from: request)
-            return try Response.json(try await identity.login(username: input.username, password: input.password, client: context.clientAddress))
+            return try Response.json(try await identity.login(username: input.username, password: input.password, client: context.clientAddress(of: request, trustProxy: trustProxy)))
         }
         open.post("token/refresh") { request, _ in
             let input = try await JSONCoding.decode(RefreshBody.self, from: request)

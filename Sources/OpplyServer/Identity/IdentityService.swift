@@ -67,13 +67,12 @@ struct IdentityService: Sendable {
     }
 
     func login(username: String, password: String, client: String) async throws -> TokenPair {
-        if let wait = throttle.retryAfter(username: username, client: client, now: clock.now) {
+        if let wait = throttle.attempt(username: username, client: client, now: clock.now) {
             throw AppError.tooManyRequests(retryAfter: wait)
         }
         let found = try await store.credentials(usernameKey: username.lowercased())
         let valid = try await passwords.verify(password, hash: found?.1 ?? passwords.decoyHash)
         guard let (customer, _) = found, valid else {
-            throttle.recordFailure(username: username, client: client, now: clock.now)
             throw AppError.unauthorized("No active account found with the given credentials.")
         }
         throttle.recordSuccess(username: username, client: client)
@@ -113,10 +112,12 @@ struct IdentityService: Sendable {
         return try await tokens.pair(customerID: customerID, refreshID: newID, family: family, now: now)
     }
 
-    /// Succeeds for a valid access token, or a refresh token that is still live.
+    /// Succeeds for an access token of a live account, or a refresh token that is still live.
     func verify(_ token: String) async throws {
         let claims = try await tokens.verify(token)
-        if claims.typ == "refresh" {
+        if claims.typ == "access" {
+            _ = try await authenticate(bearer: token)
+        } else if claims.typ == "refresh" {
             guard let id = claims.jti.flatMap(UUID.init(uuidString:)), try await store.isLive(refreshID: id, now: clock.now) else {
                 throw AppError.unauthorized("Token is invalid or expired.")
             }
@@ -155,34 +156,30 @@ struct IdentityService: Sendable {
     }
 
     func update(_ id: UUID, with changes: Changes, caller: Customer) async throws -> Customer {
-        var customer = try await customer(id, caller: caller)
+        let current = try await customer(id, caller: caller)
         var problems = Self.nameProblems(first: changes.firstName, last: changes.lastName)
-        var email: String?
-        if let raw = changes.email {
-            email = raw.trimmingCharacters(in: .whitespaces)
-            if let message = Self.emailProblem(email ?? "") { problems.append(FieldProblem("email", message)) }
-        }
+        let email = changes.email?.trimmingCharacters(in: .whitespaces)
+        if let email, let message = Self.emailProblem(email) { problems.append(FieldProblem("email", message)) }
         guard problems.isEmpty else { throw AppError.validation(problems) }
-        if let isStaff = changes.isStaff, isStaff != customer.isStaff {
+        var isStaff: Bool?
+        if let wanted = changes.isStaff, wanted != current.isStaff {
             guard caller.isStaff else { throw AppError.forbidden }
-            customer.isStaff = isStaff
+            isStaff = wanted
         }
-        customer.firstName = changes.firstName ?? customer.firstName
-        customer.lastName = changes.lastName ?? customer.lastName
-        customer.email = email ?? customer.email
-        let updated = customer
         do {
-            try await store.database.transaction { sql in
-                if email != nil, try await store.taken(usernameKey: nil, emailKey: updated.email.lowercased(), except: id, on: sql).email {
+            return try await store.database.transaction { sql in
+                if let email, try await store.taken(usernameKey: nil, emailKey: email.lowercased(), except: id, on: sql).email {
                     throw AppError.validation(field: "email", "A user with that email already exists.")
                 }
-                try await store.update(updated, on: sql)
+                guard let updated = try await store.update(
+                    id, firstName: changes.firstName, lastName: changes.lastName, email: email, isStaff: isStaff, on: sql
+                ) else { throw AppError.notFound }
+                return updated
             }
         } catch {
             guard uniqueViolation(error) != nil else { throw error }
             throw AppError.validation(field: "email", "A user with that email already exists.")
         }
-        return updated
     }
 
     /// Closes an account: it can no longer log in, its tokens are revoked and its cart released.

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Counts failed logins per (username, client address) in memory; past the limit a login answers `429`
+/// Counts login attempts per (username, client address) in memory; past the limit a login answers `429`
 /// until the window ends. Per instance by design: it slows guessing, the bcrypt cost does the rest.
 final class LoginThrottle: Sendable {
     private struct Window { var failures: Int; var startedAt: Date }
@@ -14,27 +14,23 @@ final class LoginThrottle: Sendable {
         self.window = window.timeInterval
     }
 
-    /// Seconds the caller must wait before trying again, or nil when a login may be attempted.
-    func retryAfter(username: String, client: String, now: Date = Date()) -> Int? {
-        windows.withLock { windows in
-            guard let entry = windows[Self.key(username, client)] else { return nil }
-            let remaining = entry.startedAt.timeIntervalSince(now) + window
-            guard remaining > 0 else { return nil }
-            return entry.failures >= limit ? max(1, Int(remaining.rounded(.up))) : nil
-        }
-    }
-
-    func recordFailure(username: String, client: String, now: Date = Date()) {
+    /// Counts one login attempt, or returns the seconds the caller must wait first. The attempt is counted before
+    /// the password is checked, in one step, so parallel guesses cannot slip past the limit; a success clears it.
+    func attempt(username: String, client: String, now: Date = Date()) -> Int? {
         windows.withLock { windows in
             if windows.count > 100_000 {
                 windows = windows.filter { now.timeIntervalSince($0.value.startedAt) < window }
             }
             let key = Self.key(username, client)
-            if let entry = windows[key], now.timeIntervalSince(entry.startedAt) < window {
-                windows[key]?.failures = entry.failures + 1
-            } else {
+            guard let entry = windows[key], now.timeIntervalSince(entry.startedAt) < window else {
                 windows[key] = Window(failures: 1, startedAt: now)
+                return nil
             }
+            guard entry.failures < limit else {
+                return max(1, Int((entry.startedAt.timeIntervalSince(now) + window).rounded(.up)))
+            }
+            windows[key]?.failures = entry.failures + 1
+            return nil
         }
     }
 

@@ -15,11 +15,15 @@ struct IdempotencyKeys: Sendable {
     var lifetime: TimeInterval = 86_400
     var staleAfter: TimeInterval = 60
 
-    /// A claimed key: the work may run, and must `complete` it.
+    /// A claimed key: the work may run, and must `complete` it. The token proves the claim is still this
+    /// request's: a claim taken over after `staleAfter` cannot be completed by the request that lost it.
     struct Claim: Sendable {
         let customer: UUID
         let key: String
+        let token: String
     }
+
+    private static let inUse = AppError.conflict(code: "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed.")
 
     enum Outcome: Sendable {
         case claimed(Claim)
@@ -47,27 +51,35 @@ struct IdempotencyKeys: Sendable {
     func begin(customer: UUID, key: String, fingerprint: String) async throws -> Outcome {
         try await database.transaction { sql in
             let now = clock.now
+            let claim = Claim(customer: customer, key: key, token: randomToken(bytes: 16))
             let inserted = try await sql.insert(into: "idempotency_keys")
-                .columns("customer_id", "idem_key", "request_hash", "state", "created_at", "expires_at")
-                .values(SQLBind(customer), SQLBind(key), SQLBind(fingerprint), SQLBind("running"), SQLBind(now), SQLBind(now + lifetime))
+                .columns("customer_id", "idem_key", "request_hash", "state", "created_at", "expires_at", "claim_token")
+                .values(SQLBind(customer), SQLBind(key), SQLBind(fingerprint), SQLBind("running"), SQLBind(now), SQLBind(now + lifetime), SQLBind(claim.token))
                 .ignoringConflicts(with: ["customer_id", "idem_key"])
                 .returning("idem_key").all()
-            if !inserted.isEmpty { return .claimed(Claim(customer: customer, key: key)) }
+            if !inserted.isEmpty { return .claimed(claim) }
 
             guard let row = try await sql.select().columns("request_hash", "state", "status_code", "response_body", "created_at", "expires_at")
                 .from("idempotency_keys").where("customer_id", .equal, customer).where("idem_key", .equal, key).first()
-            else { throw AppError.conflict(code: "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed.") }
+            else { throw Self.inUse }
             let expired = try row.decode(column: "expires_at", as: Date.self) <= now
             let stale = try row.decode(column: "created_at", as: Date.self) <= now - staleAfter
             let state = try row.decode(column: "state", as: String.self)
             if expired || (state == "running" && stale) {
-                // A finished key past its lifetime, or a claim whose request died: start afresh.
-                try await sql.update("idempotency_keys")
-                    .set("request_hash", to: fingerprint).set("state", to: "running")
+                // A finished key past its lifetime, or a claim whose request died: start afresh, if no other
+                // request took it over first (the conditions are re-checked by the update itself).
+                let taken = try await sql.update("idempotency_keys")
+                    .set("request_hash", to: fingerprint).set("state", to: "running").set("claim_token", to: claim.token)
                     .set("status_code", to: SQLLiteral.null).set("response_body", to: SQLLiteral.null)
                     .set("created_at", to: now).set("expires_at", to: now + lifetime)
-                    .where("customer_id", .equal, customer).where("idem_key", .equal, key).run()
-                return .claimed(Claim(customer: customer, key: key))
+                    .where("customer_id", .equal, customer).where("idem_key", .equal, key)
+                    .where { condition in
+                        condition.where("expires_at", .lessThanOrEqual, now)
+                            .orWhere { $0.where("state", .equal, "running").where("created_at", .lessThanOrEqual, now - staleAfter) }
+                    }
+                    .returning("idem_key").all()
+                guard taken.isEmpty else { return .claimed(claim) }
+                throw Self.inUse
             }
             guard try row.decode(column: "request_hash", as: String.self) == fingerprint else {
                 throw AppError(.unprocessableContent, code: "idempotency_key_reused", title: "Idempotency key reused",
@@ -75,15 +87,19 @@ struct IdempotencyKeys: Sendable {
             }
             guard state == "done", let status = try row.decode(column: "status_code", as: Int?.self),
                 let body = try row.decode(column: "response_body", as: String?.self)
-            else { throw AppError.conflict(code: "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed.") }
+            else { throw Self.inUse }
             return .replay(status: status, body: body)
         }
     }
 
-    /// Stores the answer for a claimed key, in the caller's transaction when given one.
+    /// Stores the answer for a claimed key, in the caller's transaction when given one. Throws `409` when the claim
+    /// was taken over meanwhile, which rolls back the caller's transaction: one key, one order.
     func complete(_ claim: Claim, status: Int, body: String, on sql: any SQLDatabase) async throws {
-        try await sql.update("idempotency_keys").set("state", to: "done").set("status_code", to: status).set("response_body", to: body)
-            .where("customer_id", .equal, claim.customer).where("idem_key", .equal, claim.key).run()
+        let stored = try await sql.update("idempotency_keys").set("state", to: "done").set("status_code", to: status).set("response_body", to: body)
+            .where("customer_id", .equal, claim.customer).where("idem_key", .equal, claim.key)
+            .where("claim_token", .equal, claim.token).where("state", .equal, "running")
+            .returning("idem_key").all()
+        guard !stored.isEmpty else { throw Self.inUse }
     }
 
     func complete(_ claim: Claim, status: Int, body: String) async throws {
@@ -94,7 +110,7 @@ struct IdempotencyKeys: Sendable {
     func abandon(_ claim: Claim) async {
         _ = try? await database.transaction { sql in
             try await sql.delete(from: "idempotency_keys").where("customer_id", .equal, claim.customer)
-                .where("idem_key", .equal, claim.key).where("state", .equal, "running").run()
+                .where("idem_key", .equal, claim.key).where("claim_token", .equal, claim.token).where("state", .equal, "running").run()
         }
     }
 
