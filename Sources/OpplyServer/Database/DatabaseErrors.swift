@@ -12,10 +12,3 @@ func uniqueViolation(_ error: any Error) -> String? {
     }
     return nil
 }
-
-/// Recognises a failed `CHECK` constraint (the stock rule `0 <= reserved <= on_hand`) on either engine.
-func checkViolation(_ error: any Error) -> Bool {
-    if let error = error as? PSQLError { return error.serverInfo?[.sqlState] == "23514" }
-    if let error = error as? SQLiteError { return error.reason == .constraintCheckFailed }
-    return false
-}
