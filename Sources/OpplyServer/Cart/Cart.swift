@@ -3,22 +3,8 @@ import SQLKit
 
 /// A customer's cart as the app shows it: current catalog prices, line totals, and when the reservations lapse.
 struct Cart: Encodable, Sendable {
-    struct Item: Encodable, Sendable {
-        let product: UUID
-        let name: String
-        let priceMinor: Int
-        let quantity: Int
-
-        private enum CodingKeys: String, CodingKey { case product, name, price, quantity, lineTotal }
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(product.uuidString.lowercased(), forKey: .product)
-            try container.encode(name, forKey: .name)
-            try container.encode(Money.format(priceMinor), forKey: .price)
-            try container.encode(quantity, forKey: .quantity)
-            try container.encode(Money.format(priceMinor * quantity), forKey: .lineTotal)
-        }
-    }
+    /// A line at the current catalog price; the same shape as an order's line.
+    typealias Item = Order.Item
 
     let items: [Item]
     /// When the cart's reservations lapse (in the past once they have); null for an empty cart.

@@ -29,15 +29,8 @@ struct CartController: Sendable {
             return Response(status: .noContent)
         }
         group.post("checkout") { request, context in
-            let body = try await JSONCoding.body(of: request)
-            let customer = context.customer.id
-            return try await keys.run(request, customer: customer, body: Data(body.readableBytesView)) { claim in
-                var encoded = Data()
-                _ = try await cart.checkout(for: customer) { order, sql in
-                    encoded = try JSONCoding.encoder.encode(order)
-                    if let claim { try await keys.complete(claim, status: 201, body: String(decoding: encoded, as: UTF8.self), on: sql) }
-                }
-                return (.created, encoded)
+            try await keys.createOrder(request, customer: context.customer.id) { _, inTransaction in
+                _ = try await cart.checkout(for: context.customer.id, then: inTransaction)
             }
         }
     }

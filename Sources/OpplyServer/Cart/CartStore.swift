@@ -25,7 +25,7 @@ struct CartStore: Sendable {
                 expiresAt = max(expiresAt ?? until, until)
                 return Cart.Item(
                     product: try row.decode(column: "product_id", as: UUID.self), name: try row.decode(column: "name", as: String.self),
-                    priceMinor: try row.decode(column: "price_minor", as: Int.self), quantity: try row.decode(column: "quantity", as: Int.self)
+                    quantity: try row.decode(column: "quantity", as: Int.self), priceMinor: try row.decode(column: "price_minor", as: Int.self)
                 )
             }
             return Cart(items: items, expiresAt: expiresAt)

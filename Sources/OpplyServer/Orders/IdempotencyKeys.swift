@@ -150,6 +150,23 @@ struct IdempotencyKeys: Sendable {
         }
     }
 
+    /// Answers a request that creates an order (direct, or a cart checkout) under its `Idempotency-Key`: `place`
+    /// gets the request body and a closure to run inside the order's transaction, which stores the answer.
+    func createOrder(
+        _ request: Request, customer: UUID,
+        place: (ByteBuffer, _ inTransaction: (Order, any SQLDatabase) async throws -> Void) async throws -> Void
+    ) async throws -> Response {
+        let body = try await JSONCoding.body(of: request)
+        return try await run(request, customer: customer, body: Data(body.readableBytesView)) { claim in
+            var encoded = Data()
+            try await place(body) { order, sql in
+                encoded = try JSONCoding.encoder.encode(order)
+                if let claim { try await complete(claim, status: 201, body: String(decoding: encoded, as: UTF8.self), on: sql) }
+            }
+            return (.created, encoded)
+        }
+    }
+
     static func response(status: HTTPResponse.Status, body: Data) -> Response {
         let type = status.code >= 400 ? "application/problem+json" : "application/json"
         return Response(status: status, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -5,6 +5,7 @@ import SQLKit
 struct Order: Encodable, Sendable {
     enum Status: String, Codable, Sendable { case confirmed, fulfilled, cancelled }
 
+    /// A priced line, `{product, name, quantity, price, line_total}`; carts show the same shape.
     struct Item: Encodable, Sendable {
         let product: UUID
         let name: String

@@ -10,16 +10,9 @@ struct OrderController: Sendable {
     func addRoutes(to router: Router<AppRequestContext>) {
         let group = router.group("api/orders/orders").add(middleware: Authenticator(identity: identity)).group(context: CustomerContext.self)
         group.post { request, context in
-            let body = try await JSONCoding.body(of: request)
-            let customer = context.customer.id
-            return try await keys.run(request, customer: customer, body: Data(body.readableBytesView)) { claim in
+            try await keys.createOrder(request, customer: context.customer.id) { body, inTransaction in
                 let lines = try orders.lines(from: try JSONCoding.decode(OrderService.PlaceOrder.self, from: body))
-                var encoded = Data()
-                _ = try await orders.place(lines, for: customer) { order, sql in
-                    encoded = try JSONCoding.encoder.encode(order)
-                    if let claim { try await keys.complete(claim, status: 201, body: String(decoding: encoded, as: UTF8.self), on: sql) }
-                }
-                return (.created, encoded)
+                _ = try await orders.place(lines, for: context.customer.id, then: inTransaction)
             }
         }
         group.get { request, context in
