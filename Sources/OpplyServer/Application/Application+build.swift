@@ -19,7 +19,7 @@ public func buildApplication(shop: Shop) -> some ApplicationProtocol {
 
 func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestMiddleware())
+    router.add(middleware: RequestMiddleware(metrics: shop.metrics))
     OperationsController(shop: shop).addRoutes(to: router)
     IdentityController(identity: shop.identity, trustProxy: shop.config.trustProxy).addRoutes(to: router)
     CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)

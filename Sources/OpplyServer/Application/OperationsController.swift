@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// Health checks and the contract document, for load balancers, operators and client developers.
+/// Health checks, metrics and the contract document, for load balancers, operators and client developers.
 struct OperationsController: Sendable {
     let shop: Shop
 
@@ -34,6 +34,12 @@ struct OperationsController: Sendable {
                 health.replicaFallbacks = replica.fallbacks.load(ordering: .relaxed)
             }
             return try Response.json(health)
+        }
+        router.get("metrics") { _, _ in
+            var databases: [(role: String, database: any Database)] = [("primary", shop.database)]
+            if let replica = shop.replica { databases.append(("replica", replica.replica)) }
+            let body = ByteBuffer(bytes: shop.metrics.render(databases: databases))
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: body))
         }
         router.get("openapi.yaml") { _, _ in
             guard let document = Self.openAPIDocument else { throw AppError.notFound }

@@ -19,18 +19,20 @@ public struct Shop: Sendable {
     let orders: OrderService
     let idempotencyKeys: IdempotencyKeys
     let cart: CartService
+    let metrics: ShopMetrics
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
         let database = try await openDatabase(config.databaseURL, poolSize: config.databasePoolSize, logger: logger)
+        let metrics = ShopMetrics()
         var replica: ReplicaRouter?
         do {
             try await Migrations.migrate(database, logger: logger)
             if let replicaURL = config.replicaURL {
                 let store = try await openDatabase(replicaURL, poolSize: config.databasePoolSize, logger: logger)
-                replica = ReplicaRouter(primary: database, replica: store, logger: logger)
+                replica = ReplicaRouter(primary: database, replica: store, metrics: metrics, logger: logger)
             }
-            return try await Shop(config: config, database: database, replica: replica, clock: clock, logger: logger)
+            return try await Shop(config: config, database: database, replica: replica, metrics: metrics, clock: clock, logger: logger)
         } catch {
             await replica?.replica.close()
             await database.close()
@@ -38,14 +40,17 @@ public struct Shop: Sendable {
         }
     }
 
-    private init(config: AppConfig, database: any Database, replica: ReplicaRouter?, clock: WallClock, logger: Logger) async throws {
+    private init(config: AppConfig, database: any Database, replica: ReplicaRouter?, metrics: ShopMetrics, clock: WallClock, logger: Logger) async throws {
         self.config = config
+        self.metrics = metrics
         self.database = database
         self.replica = replica
         self.clock = clock
         self.logger = logger
         let inventory = Inventory(clock: clock)
-        let orders = OrderService(store: OrderStore(database: database), inventory: inventory, clock: clock, maxQuantity: config.maxOrderQuantity)
+        let orders = OrderService(
+            store: OrderStore(database: database), inventory: inventory, clock: clock, maxQuantity: config.maxOrderQuantity, metrics: metrics
+        )
         let cart = CartService(
             store: CartStore(database: database), inventory: inventory, orders: orders, clock: clock,
             ttl: config.cartTTL, maxQuantity: config.maxOrderQuantity
@@ -61,7 +66,7 @@ public struct Shop: Sendable {
         var catalog = CatalogService(
             store: CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database)),
             inventory: inventory,
-            cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize),
+            cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize, metrics: metrics),
             clock: clock
         )
         catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }

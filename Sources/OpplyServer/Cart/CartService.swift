@@ -91,7 +91,7 @@ struct CartService: Sendable {
     /// Turns the cart into an order in one transaction, exactly as a direct order is placed: held lines are
     /// taken from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
     func checkout(for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void) async throws -> Order {
-        try await store.database.transaction { sql in
+        let order = try await store.database.transaction { sql in
             try await store.lock(customer: customer, engine: store.database.engine, on: sql)
             let lines = try await store.claim(customer: customer, on: sql)
             guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
@@ -101,6 +101,8 @@ struct CartService: Sendable {
             try await then(order, sql)
             return order
         }
+        orders.metrics?.ordersPlaced.increment()
+        return order
     }
 
     /// Releases expired reservations, a batch per transaction, until none are left. Returns how many lines it released.

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// Encoded catalog responses kept in memory per normalized query, each with its ETag, for `ttl`;
@@ -23,10 +24,12 @@ final class CatalogCache: Sendable {
     private let capacity: Int
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
+    private let metrics: ShopMetrics?
 
-    init(ttl: Duration, capacity: Int) {
+    init(ttl: Duration, capacity: Int, metrics: ShopMetrics? = nil) {
         self.ttl = ttl
         self.capacity = capacity
+        self.metrics = metrics
     }
 
     /// The cached body for `key`, or the result of `make` (stored unless a staff change happened meanwhile).
@@ -44,9 +47,11 @@ final class CatalogCache: Sendable {
         }
         if let cached {
             hits.add(1, ordering: .relaxed)
+            metrics?.cacheHits.increment()
             return (cached.body, cached.etag)
         }
         misses.add(1, ordering: .relaxed)
+        metrics?.cacheMisses.increment()
         let body = try await make()
         let etag = Self.etag(of: body)
         guard ttl > .zero, capacity > 0 else { return (body, etag) }

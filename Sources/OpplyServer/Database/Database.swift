@@ -26,6 +26,8 @@ public protocol Database: Sendable {
     func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T
     /// The statement that opens a write transaction.
     var begin: String { get }
+    /// Connections running a query or a transaction right now (for `/metrics`).
+    var connectionsInUse: Int { get }
 }
 
 extension Database {

@@ -12,6 +12,8 @@ final class PostgresStore: Database {
     private let logger: Logger
     /// The pool runs in its own task from creation, so migrations and CLI commands can use it before any service starts.
     private let runTask: Task<Void, Never>
+    private let inUse = ConnectionsInUse()
+    var connectionsInUse: Int { inUse.value }
 
     /// Creates the pool and waits until its run task has started, so the first query never races it.
     static func open(address: DatabaseURL.PostgresAddress, maxConnections: Int, logger: Logger) async -> PostgresStore {
@@ -48,7 +50,9 @@ final class PostgresStore: Database {
 
     func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            try await body(connection.sql(queryLogLevel: nil, logger: logger))
+            inUse.enter()
+            defer { inUse.leave() }
+            return try await body(connection.sql(queryLogLevel: nil, logger: logger))
         }
     }
 
@@ -70,7 +74,9 @@ final class PostgresStore: Database {
 
     func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            try await body(connection.sql(queryLogLevel: nil, logger: logger))
+            inUse.enter()
+            defer { inUse.leave() }
+            return try await body(connection.sql(queryLogLevel: nil, logger: logger))
         }
     }
 

@@ -36,7 +36,10 @@ final class ReplicaRouter: CatalogSource {
     /// Reads that went to the primary because the replica failed or was resting.
     let fallbacks = Atomic<Int>(0)
 
-    init(primary: any Database, replica: any Database, timeout: Duration = .seconds(1), pause: Duration = .seconds(5), logger: Logger) {
+    private let metrics: ShopMetrics?
+
+    init(primary: any Database, replica: any Database, timeout: Duration = .seconds(1), pause: Duration = .seconds(5), metrics: ShopMetrics? = nil, logger: Logger) {
+        self.metrics = metrics
         self.primary = primary
         self.replica = replica
         self.timeout = timeout
@@ -78,6 +81,7 @@ final class ReplicaRouter: CatalogSource {
             }
         }
         fallbacks.add(1, ordering: .relaxed)
+        metrics?.replicaFallbacks.increment()
         return try await primary.read(body)
     }
 

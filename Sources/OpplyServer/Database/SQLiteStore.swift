@@ -15,6 +15,8 @@ final class SQLiteStore: Database {
     private let writeLock = AsyncLock()
     private let nextReader = Atomic<Int>(0)
     private let threadPool: NIOThreadPool
+    private let inUse = ConnectionsInUse()
+    var connectionsInUse: Int { inUse.value }
 
     private init(writer: SQLiteConnection, readers: [SQLiteConnection], threadPool: NIOThreadPool) {
         self.writer = writer
@@ -48,16 +50,22 @@ final class SQLiteStore: Database {
 
     func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         if readers.isEmpty {
-            return try await writeLock.withLock { try await body(writer.sql(queryLogLevel: nil)) }
+            return try await withWriter(body)
         }
         let index = nextReader.add(1, ordering: .relaxed).newValue % readers.count
+        inUse.enter()
+        defer { inUse.leave() }
         return try await body(readers[index].sql(queryLogLevel: nil))
     }
 
     let begin = "BEGIN IMMEDIATE"
 
     func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await writeLock.withLock { try await body(writer.sql(queryLogLevel: nil)) }
+        try await writeLock.withLock {
+            inUse.enter()
+            defer { inUse.leave() }
+            return try await body(writer.sql(queryLogLevel: nil))
+        }
     }
 
     func transaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {

@@ -13,19 +13,24 @@ extension HTTPField.Name {
 /// carries, and turns every error into problem+json; an unexpected one becomes a logged, generic `500`.
 struct RequestMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    let metrics: ShopMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let correlationID = Self.correlationID(from: request.headers[.correlationID])
         context.correlationID = correlationID
         context.logger[metadataKey: "correlation_id"] = .string(correlationID)
+        let started = ContinuousClock.now
         var response: Response
         do {
             response = try await next(request, context)
         } catch {
+            if let error = error as? AppError, error.code == "insufficient_stock" { metrics.reservationConflicts.increment() }
             response = Self.problemResponse(for: error, request: request, context: context)
         }
         response.headers[.correlationID] = correlationID
+        metrics.request(route: context.endpointPath ?? "NotFound", method: request.method.rawValue, status: response.status.code,
+                        duration: ContinuousClock.now - started)
         return response
     }
 

@@ -8,6 +8,7 @@ struct OrderService: Sendable {
     let clock: WallClock
     let maxQuantity: Int
     let maxLines = 100
+    var metrics: ShopMetrics?
 
     struct PlaceOrder: Decodable, Sendable {
         struct Line: Decodable, Sendable {
@@ -39,11 +40,13 @@ struct OrderService: Sendable {
 
     /// Places an order in its own transaction; `then` runs inside it (to store an idempotent response atomically).
     func place(_ lines: [OrderLine], for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }) async throws -> Order {
-        try await store.database.transaction { sql in
+        let order = try await store.database.transaction { sql in
             let order = try await place(lines, for: customer, on: sql)
             try await then(order, sql)
             return order
         }
+        metrics?.ordersPlaced.increment()
+        return order
     }
 
     /// Takes every line's stock in ascending product order (so concurrent orders never deadlock), inside the
