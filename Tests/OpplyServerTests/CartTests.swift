@@ -224,8 +224,7 @@ import Testing
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Last ten", quantity: 10, staff: staff)
-            var tokens: [String] = []
-            for index in 0..<8 { tokens.append(try await client.signUp("adder\(index)").token) }
+            let tokens = try await client.signUp("adder", count: 8)
             let statuses = try await concurrentStatuses(40) { [tokens] index in
                 try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: tokens[index % tokens.count]).status
             }
@@ -294,8 +293,7 @@ import Testing
     func oneCustomersParallelAddsQueueInsteadOfDeadlocking(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            var products: [String] = []
-            for index in 0..<5 { products.append(try await client.createProduct("Tap \(index)", quantity: 50, staff: staff)) }
+            let products = try await client.createProducts("Tap", count: 5, quantity: 50, staff: staff)
             let (_, token) = try await client.signUp("double-tapper")
             let statuses = try await concurrentStatuses(20) { [products] index in
                 try await client.send(.post, "/api/cart/items/", json: ["product": products[index % products.count], "quantity": 1], token: token).status
@@ -310,10 +308,8 @@ import Testing
     func mixedTrafficKeepsTheInvariants(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            var products: [String] = []
-            for index in 0..<4 { products.append(try await client.createProduct("Mixed \(index)", quantity: 12, staff: staff)) }
-            var tokens: [String] = []
-            for index in 0..<16 { tokens.append(try await client.signUp("mixer\(index)").token) }
+            let products = try await client.createProducts("Mixed", count: 4, quantity: 12, staff: staff)
+            let tokens = try await client.signUp("mixer", count: 16)
             try await withThrowingTaskGroup(of: Void.self) { [products, tokens] group in
                 for (index, token) in tokens.enumerated() {
                     group.addTask {

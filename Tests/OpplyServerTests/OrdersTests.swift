@@ -173,8 +173,7 @@ import Testing
     func fiftyConcurrentOrdersForTenUnitsSellExactlyTen(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            var tokens: [String] = []
-            for index in 0..<10 { tokens.append(try await client.signUp("buyer\(index)").token) }
+            let tokens = try await client.signUp("buyer", count: 10)
             for round in 1...3 {
                 let product = try await client.createProduct("Last ten, round \(round)", quantity: 10, staff: staff)
                 let statuses = try await concurrentStatuses(50) { [tokens] index in
@@ -192,10 +191,8 @@ import Testing
     func overlappingBasketsNeverDeadlockOrOversell(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            var products: [String] = []
-            for index in 0..<5 { products.append(try await client.createProduct("Shared \(index)", quantity: 15, staff: staff)) }
-            var tokens: [String] = []
-            for index in 0..<20 { tokens.append(try await client.signUp("basket\(index)").token) }
+            let products = try await client.createProducts("Shared", count: 5, quantity: 15, staff: staff)
+            let tokens = try await client.signUp("basket", count: 20)
             let placed = try await withThrowingTaskGroup(of: [String: Int]?.self) { [products, tokens] group in
                 for index in 0..<20 {
                     group.addTask {

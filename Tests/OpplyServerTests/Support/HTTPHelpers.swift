@@ -101,3 +101,19 @@ func concurrentStatuses(_ count: Int, _ request: @escaping @Sendable (Int) async
         return try await group.reduce(into: []) { $0.append($1) }
     }
 }
+
+extension TestClientProtocol {
+    /// Registers `count` customers named `prefix0`, `prefix1`, … and returns their access tokens.
+    func signUp(_ prefix: String, count: Int) async throws -> [String] {
+        var tokens: [String] = []
+        for index in 0..<count { tokens.append(try await signUp("\(prefix)\(index)").token) }
+        return tokens
+    }
+
+    /// Creates `count` products named `prefix 0`, `prefix 1`, … with `quantity` each, and returns their ids.
+    func createProducts(_ prefix: String, count: Int, quantity: Int, staff: String) async throws -> [String] {
+        var ids: [String] = []
+        for index in 0..<count { ids.append(try await createProduct("\(prefix) \(index)", quantity: quantity, staff: staff)) }
+        return ids
+    }
+}
