@@ -57,7 +57,7 @@ public struct Shop: Sendable {
         )
         var identity = IdentityService(
             store: CustomerStore(database: database),
-            passwords: try await Passwords(cost: config.bcryptCost),
+            passwords: Passwords(cost: config.bcryptCost),
             tokens: await TokenSigner(secret: config.jwtSecret, accessTTL: config.accessTokenTTL, refreshTTL: config.refreshTokenTTL),
             throttle: LoginThrottle(limit: config.loginAttempts, window: config.loginWindow),
             clock: clock

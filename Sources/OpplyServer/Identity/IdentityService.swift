@@ -71,7 +71,8 @@ struct IdentityService: Sendable {
             throw AppError.tooManyRequests(retryAfter: wait)
         }
         let found = try await store.credentials(usernameKey: username.lowercased())
-        let valid = try await passwords.verify(password, hash: found?.1 ?? passwords.decoyHash)
+        let hash = if let found { found.1 } else { try await passwords.decoyHash() }
+        let valid = try await passwords.verify(password, hash: hash)
         guard let (customer, _) = found, valid else {
             throw AppError.unauthorized("No active account found with the given credentials.")
         }

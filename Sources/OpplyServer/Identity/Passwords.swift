@@ -1,16 +1,29 @@
 import HummingbirdBcrypt
 import NIOPosix
+import Synchronization
 
 /// Password rules and bcrypt hashing; hashing always runs on the thread pool, never on an event loop.
 struct Passwords: Sendable {
     let cost: UInt8
-    /// A valid hash of a random password at the same cost: checked when the username is unknown,
-    /// so a login takes the same time whether or not the account exists.
-    let decoyHash: String
+    private let decoy = Decoy()
 
-    init(cost: UInt8) async throws {
+    init(cost: UInt8) {
         self.cost = cost
-        self.decoyHash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(randomToken(bytes: 16), cost: cost) }
+    }
+
+    /// A valid hash of a random password at the same cost: checked when the username is unknown, so a login takes
+    /// the same time whether or not the account exists. Made on first need, so CLI tools never pay for it.
+    func decoyHash() async throws -> String {
+        if let hash = decoy.hash.withLock({ $0 }) { return hash }
+        let hash = try await self.hash(randomToken(bytes: 16))
+        return decoy.hash.withLock { stored in
+            if stored == nil { stored = hash }
+            return stored ?? hash
+        }
+    }
+
+    private final class Decoy: Sendable {
+        let hash = Mutex<String?>(nil)
     }
 
     func hash(_ password: String) async throws -> String {
