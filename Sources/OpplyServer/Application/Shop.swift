@@ -66,7 +66,7 @@ public struct Shop: Sendable {
         var catalog = CatalogService(
             store: CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database)),
             inventory: inventory,
-            cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize, metrics: metrics),
+            cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize, clock: clock, metrics: metrics),
             clock: clock
         )
         catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }

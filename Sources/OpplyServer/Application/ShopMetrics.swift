@@ -11,6 +11,7 @@ final class ShopMetrics: Sendable {
     let cacheHits: Counter
     let cacheMisses: Counter
     let replicaFallbacks: Counter
+    let replicaLagging: Counter
     private static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
         .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5),
@@ -22,8 +23,9 @@ final class ShopMetrics: Sendable {
             "stock_conflicts", "total", "Orders and cart changes refused with insufficient_stock."))
         cacheHits = registry.makeCounter(descriptor: Self.name("catalog_cache_hits", "total", "Catalog answers served from memory."))
         cacheMisses = registry.makeCounter(descriptor: Self.name("catalog_cache_misses", "total", "Catalog answers built from the database."))
-        replicaFallbacks = registry.makeCounter(descriptor: Self.name(
-            "replica_fallbacks", "total", "Catalog reads served by the primary because the replica failed, rested or lagged."))
+        let fallbacks = Self.name("replica_fallbacks", "total", "Catalog reads served by the primary instead of the replica, by reason.")
+        replicaFallbacks = registry.makeCounter(descriptor: fallbacks, labels: [("reason", "unavailable")])
+        replicaLagging = registry.makeCounter(descriptor: fallbacks, labels: [("reason", "lagging")])
     }
 
     /// Counts one answered request and its latency; `route` is the matched route pattern, never the raw path.

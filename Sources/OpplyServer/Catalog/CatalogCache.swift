@@ -9,7 +9,7 @@ final class CatalogCache: Sendable {
     struct Entry: Sendable {
         let body: ByteBuffer
         let etag: String
-        let expires: ContinuousClock.Instant
+        let expires: Date
         var lastUsed: UInt64
     }
 
@@ -25,16 +25,18 @@ final class CatalogCache: Sendable {
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
     private let metrics: ShopMetrics?
+    private let clock: WallClock
 
-    init(ttl: Duration, capacity: Int, metrics: ShopMetrics? = nil) {
+    init(ttl: Duration, capacity: Int, clock: WallClock = WallClock(), metrics: ShopMetrics? = nil) {
         self.ttl = ttl
         self.capacity = capacity
+        self.clock = clock
         self.metrics = metrics
     }
 
     /// The cached body for `key`, or the result of `make` (stored unless a staff change happened meanwhile).
     func body(for key: String, make: () async throws -> ByteBuffer) async throws -> (body: ByteBuffer, etag: String) {
-        let now = ContinuousClock.now
+        let now = clock.now
         let (cached, generation) = state.withLock { state -> (Entry?, UInt64) in
             state.tick += 1
             guard let entry = state.entries[key] else { return (nil, state.generation) }
@@ -61,7 +63,7 @@ final class CatalogCache: Sendable {
                 let oldest = state.entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
                 state.entries[oldest] = nil
             }
-            state.entries[key] = Entry(body: body, etag: etag, expires: now + ttl, lastUsed: state.tick)
+            state.entries[key] = Entry(body: body, etag: etag, expires: now + ttl.timeInterval, lastUsed: state.tick)
         }
         return (body, etag)
     }

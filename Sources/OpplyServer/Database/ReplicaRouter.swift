@@ -33,8 +33,12 @@ final class ReplicaRouter: CatalogSource {
     /// The primary's WAL position of the latest staff change; until the replica has replayed it, catalog reads go
     /// to the primary, so no instance caches a catalog older than a change it was told about.
     private let requiredPosition = Mutex<String?>(nil)
+    /// Reads the replica answered.
+    let served = Atomic<Int>(0)
     /// Reads that went to the primary because the replica failed or was resting.
     let fallbacks = Atomic<Int>(0)
+    /// Reads that went to the primary because the replica had not yet replayed the latest staff change.
+    let lagging = Atomic<Int>(0)
 
     private let metrics: ShopMetrics?
 
@@ -70,11 +74,16 @@ final class ReplicaRouter: CatalogSource {
         let now = ContinuousClock.now
         if !restingUntil.withLock({ until in until.map { now < $0 } ?? false }) {
             do {
-                return try await onReplica(body)
+                let value = try await onReplica(body)
+                served.add(1, ordering: .relaxed)
+                return value
             } catch let error as AppError {
                 throw error
             } catch is Behind {
                 // The replica has not replayed the latest staff change yet: read this one from the primary.
+                lagging.add(1, ordering: .relaxed)
+                metrics?.replicaLagging.increment()
+                return try await primary.read(body)
             } catch {
                 restingUntil.withLock { $0 = ContinuousClock.now + pause }
                 logger.warning("Replica read failed; reading from the primary", metadata: ["error": "\(error)"])
