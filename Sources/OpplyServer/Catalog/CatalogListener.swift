@@ -4,7 +4,8 @@ import ServiceLifecycle
 
 /// Cross-instance catalog invalidation on PostgreSQL: a staff change `NOTIFY`s the channel after commit, and every
 /// instance `LISTEN`s and drops its catalog cache. The listener reconnects with backoff when its connection drops,
-/// and drops the cache on every reconnect, since it may have missed a signal meanwhile.
+/// and drops the cache each time its `LISTEN` takes effect (start-up included), since a signal sent before then is
+/// missed.
 struct CatalogListener: Service {
     static let channel = "opply_catalog"
     let client: PostgresClient
@@ -14,16 +15,13 @@ struct CatalogListener: Service {
 
     func run() async throws {
         var backoff: Duration = .milliseconds(250)
-        var attempts = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let started = ContinuousClock.now
-            let isReconnect = attempts > 0
-            attempts += 1
             do {
                 try await cancelWhenGracefulShutdown {
                     try await client.withConnection { connection in
                         try await connection.listen(on: Self.channel) { notifications in
-                            if isReconnect { cache.invalidate() }  // signals may have been missed while away
+                            cache.invalidate()  // anything cached before now may have missed a signal
                             for try await notification in notifications {
                                 if !notification.payload.isEmpty { replica?.require(position: notification.payload) }
                                 cache.invalidate()
