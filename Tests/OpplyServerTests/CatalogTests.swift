@@ -164,6 +164,20 @@ import Testing
         }
     }
 
+    /// Cached pages are shared, so their links come from the normalized query, never from one caller's spelling.
+    @Test func cachedPagesGiveEveryCallerTheSameNormalizedLinks() async throws {
+        try await withShop(.sqlite, configure: { $0.catalogCacheTTL = .seconds(60) }) { client, shop in
+            let staff = try await shop.staffToken(client)
+            _ = try await client.createProducts("Ale", count: 3, quantity: 5, staff: staff)
+            let odd = try await client.send(.get, "/api/catalog/products?x=%3Cscript%3E&in_stock=TRUE&ordering=name&limit=1&max_price=50")
+            let plain = try await client.send(.get, "/api/catalog/products/?limit=1&max_price=50.00")
+            #expect(shop.catalog.cache.hits.load(ordering: .relaxed) == 1, "the second request shares the first one's entry")
+            for reply in [odd, plain] {
+                #expect((reply.json["next"] as? String)?.hasSuffix("/api/catalog/products/?max_price=50.00&limit=1&offset=1") == true, "\(reply.text)")
+            }
+        }
+    }
+
     @Test(arguments: TestStore.all)
     func paginationLinksKeepFiltersAndStopAtTheEnd(store: TestStore) async throws {
         try await withShop(store) { client, shop in

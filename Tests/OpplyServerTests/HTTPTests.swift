@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Testing
 
 @testable import OpplyServer
@@ -48,6 +49,58 @@ import Testing
             #expect(contract.status == .ok)
             #expect(contract.text.hasPrefix("openapi: 3.1"))
             #expect(contract.text.contains("/api/orders/orders/"))
+        }
+    }
+
+    /// PostgreSQL text cannot hold NUL (it would be a `500`) and SQLite would cut the text there (a search for
+    /// "%00" matched everything): refused as `400` naming the field, the same on both stores.
+    @Test(arguments: TestStore.all)
+    func nulCharactersAre400NamingTheFieldAndChangeNothing(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let register = try await client.send(.post, "/api/identity/register/", raw: #"""
+                {"username": "nul\u0000er", "email": "nul@example.com", "password": "correct-horse-9", "password2": "correct-horse-9"}
+                """#)
+            #expect(register.status == .badRequest)
+            #expect(register.fields == ["username"])
+            let login = try await client.send(.post, "/api/identity/token/", raw: #"{"username": "staff\u0000", "password": "x"}"#)
+            #expect(login.status == .badRequest)
+            let product = try await client.send(.post, "/api/catalog/products/", raw: #"""
+                {"name": "Tea", "price": "1.00", "quantity": 1, "description": "a\u0000b"}
+                """#, token: staff)
+            #expect(product.status == .badRequest)
+            #expect(product.fields == ["description"])
+            let escapedBackslash = try await client.send(.post, "/api/catalog/products/", raw: #"{"name": "Back\\u0000slash", "price": "1.00", "quantity": 1}"#, token: staff)
+            #expect(escapedBackslash.status == .created, "an escaped backslash before u0000 is text, not NUL")
+            let search = try await client.send(.get, "/api/catalog/products/?search=%00")
+            #expect(search.status == .badRequest)
+            #expect(search.fields == ["search"])
+            #expect(try await client.send(.patch, "/api/catalog/categories/te%00a/", json: ["name": "Tea"], token: staff).status == .badRequest)
+            #expect(try await client.send(.get, "/api/catalog/products/?in_stock=false").json["count"] as? Int == 1)
+        }
+    }
+
+    @Test func stalledConnectionsAreClosedAndBrokenBodiesAre400() async throws {
+        var config = testConfig(.sqliteMemory)
+        config.idleTimeout = .seconds(1)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let shop = try await Shop.open(config, logger: logger)
+        // The test client's own connection is closed by the 1 s idle timeout too, so every request here is raw.
+        try await buildApplication(shop: shop).test(.live) { client in
+            let port = try #require(client.port)
+            let stalledHead = try rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\n", timeout: .seconds(6))
+            #expect(stalledHead.closed, "a request that stops mid-headers is closed after the idle timeout")
+            let stalledBody = try rawExchange(
+                port: port, "POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}", timeout: .seconds(6))
+            #expect(stalledBody.closed, "a body that stops short is closed after the idle timeout")
+            let badChunk = try rawExchange(port: port, """
+                POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n
+                """, timeout: .seconds(6))
+            #expect(badChunk.reply.hasPrefix("HTTP/1.1 400"), "\(badChunk.reply)")
+            #expect(badChunk.reply.lowercased().contains("content-type: application/problem+json"))
+            let wellFormed = try rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: .seconds(6))
+            #expect(wellFormed.reply.hasPrefix("HTTP/1.1 200"), "a well-formed request on a new connection still works")
         }
     }
 

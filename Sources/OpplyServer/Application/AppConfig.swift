@@ -36,9 +36,12 @@ public struct AppConfig: Sendable {
     public var backgroundInterval: Duration = .seconds(2)
     /// Whether `serve` creates a demo catalog and an `admin` account on an empty development database.
     public var seedDemoData = false
-    /// Failed logins allowed per username and client before `429`, and the window they are counted in.
     /// Whether the server runs behind our own proxy, which appends the client's address to `X-Forwarded-For`.
     public var trustProxy = false
+    /// How long a connection may sit without sending a byte (idle keep-alive, or a request that stalls) before it
+    /// is closed; longer than a load balancer's own idle timeout (60 s on AWS), so the balancer closes first.
+    public var idleTimeout: Duration = .seconds(75)
+    /// Failed logins allowed per username and client before `429`, and the window they are counted in.
     public var loginAttempts = 5
     public var loginWindow: Duration = .seconds(300)
 
@@ -94,6 +97,7 @@ public struct AppConfig: Sendable {
         config.accessTokenTTL = try seconds("ACCESS_TOKEN_TTL", in: 10...86_400) ?? config.accessTokenTTL
         config.refreshTokenTTL = try seconds("REFRESH_TOKEN_TTL", in: 60...31_536_000) ?? config.refreshTokenTTL
         config.cartTTL = try seconds("CART_TTL", in: 1...604_800) ?? config.cartTTL
+        config.idleTimeout = try seconds("HTTP_IDLE_TIMEOUT", in: 1...3_600) ?? config.idleTimeout
         config.catalogCacheTTL = try seconds("CATALOG_CACHE_TTL", in: 0...3_600) ?? config.catalogCacheTTL
         config.catalogCacheSize = try integer("CATALOG_CACHE_SIZE", in: 0...10_000) ?? config.catalogCacheSize
         config.maxOrderQuantity = try integer("MAX_ORDER_QUANTITY", in: 1...1_000_000) ?? config.maxOrderQuantity

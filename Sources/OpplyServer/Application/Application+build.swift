@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// Builds the server for a configuration: the same function serves production and tests.
 public func buildApplication(_ config: AppConfig, logger: Logger = Logger(label: "opply"), clock: WallClock = WallClock()) async throws -> some ApplicationProtocol {
@@ -11,6 +12,7 @@ public func buildApplication(_ config: AppConfig, logger: Logger = Logger(label:
 public func buildApplication(shop: Shop) -> some ApplicationProtocol {
     Application(
         router: buildRouter(shop),
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(shop.config.idleTimeout))),
         configuration: .init(address: .hostname(shop.config.host, port: shop.config.port), serverName: "opply"),
         services: shop.services,
         logger: shop.logger

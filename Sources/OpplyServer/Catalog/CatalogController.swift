@@ -15,8 +15,10 @@ struct CatalogController: Sendable {
         let open = router.group("api/catalog")
         open.get("products") { request, _ in
             let query = try ProductQuery(from: request)
-            let cached = try await catalog.listBody(query, baseURL: Page<Product>.baseURL(of: request)) { products, count in
-                ByteBuffer(bytes: try JSONCoding.encoder.encode(Page(results: products, count: count, page: query.page, request: request)))
+            let baseURL = Page<Product>.baseURL(of: request)
+            let cached = try await catalog.listBody(query, baseURL: baseURL) { products, count in
+                let page = Page(results: products, count: count, page: query.page, url: baseURL + "/api/catalog/products/", filters: query.filters)
+                return ByteBuffer(bytes: try JSONCoding.encoder.encode(page))
             }
             return respond(cached, to: request)
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 
 /// The product list's filters, validated and normalized: two requests that mean the same share one cache entry.
@@ -52,6 +53,19 @@ struct ProductQuery: Hashable, Sendable {
             }
         }
         if !problems.isEmpty { throw AppError.validation(problems) }
+    }
+
+    /// The filters that differ from the defaults, normalized, for the page links: every request sharing this
+    /// query's cache entry gets the same links.
+    var filters: [URLQueryItem] {
+        var items: [URLQueryItem] = []
+        if let search { items.append(URLQueryItem(name: "search", value: search)) }
+        if let category { items.append(URLQueryItem(name: "category", value: category)) }
+        if let minPrice { items.append(URLQueryItem(name: "min_price", value: Money.format(minPrice))) }
+        if let maxPrice { items.append(URLQueryItem(name: "max_price", value: Money.format(maxPrice))) }
+        if !inStock { items.append(URLQueryItem(name: "in_stock", value: "false")) }
+        if ordering != .name { items.append(URLQueryItem(name: "ordering", value: ordering.rawValue)) }
+        return items
     }
 
     /// The `LIKE` pattern for `search`, with the wildcards a shopper typed taken literally.

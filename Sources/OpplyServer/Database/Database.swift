@@ -61,12 +61,13 @@ struct CommitThenThrow: Error {
     let error: any Error
 }
 
-/// Closes the database after everything else has stopped (services stop in reverse order of start).
+/// Closes the database after everything else has stopped (services stop in reverse order of start). The close
+/// runs in a task of its own, so it completes even when the group is cancelled after another service failed.
 struct DatabaseService: Service {
     let database: any Database
 
     func run() async throws {
         try? await gracefulShutdown()
-        await database.close()
+        await Task { [database] in await database.close() }.value
     }
 }

@@ -23,13 +23,15 @@ enum JSONCoding {
 
     static let maxBodySize = 1 << 20
 
-    /// The request body, up to 1 MiB (`413` past that).
+    /// The request body, up to 1 MiB (`413` past that; `400` when its framing is broken, such as a bad chunk).
     static func body(of request: Request) async throws -> ByteBuffer {
         do {
             var request = request
             return try await request.collectBody(upTo: maxBodySize)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw AppError.payloadTooLarge
+        } catch {
+            throw AppError.validation(field: "body", "The request body could not be read.")
         }
     }
 
@@ -40,6 +42,10 @@ enum JSONCoding {
 
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         guard buffer.readableBytes > 0 else { throw AppError.validation(field: "body", "A JSON body is required.") }
+        if containsEscapedNUL(buffer.readableBytesView),
+            let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]) {
+            throw AppError.validation([nulProblem(in: object, path: "") ?? FieldProblem("body", "Must not contain NUL characters.")])
+        }
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
@@ -88,6 +94,44 @@ enum JSONCoding {
             if double.rounded() != double || double.magnitude >= 9.0e18 {
                 return FieldProblem(path.isEmpty ? "body" : path, "Expected a whole number.")
             }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// Whether the JSON text has a `\u0000` escape (a raw NUL is not valid JSON). PostgreSQL text cannot hold NUL
+    /// and SQLite would cut the text there, so such a value is refused for every store alike.
+    static func containsEscapedNUL(_ bytes: ByteBufferView) -> Bool {
+        let escape = Array("u0000".utf8)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            guard bytes[index] == UInt8(ascii: "\\") else {
+                index += 1
+                continue
+            }
+            let rest = bytes[(index + 1)...]
+            if rest.starts(with: escape) { return true }
+            index += 2  // an escape is a backslash and the character after it
+        }
+        return false
+    }
+
+    /// The path of the first string (or key) holding a NUL character.
+    static func nulProblem(in value: Any, path: String) -> FieldProblem? {
+        switch value {
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                let keyPath = path.isEmpty ? key : "\(path).\(key)"
+                if key.contains("\u{0}") { return FieldProblem(path.isEmpty ? "body" : path, "Must not contain NUL characters.") }
+                if let problem = nulProblem(in: object[key] as Any, path: keyPath) { return problem }
+            }
+        case let array as [Any]:
+            for (index, element) in array.enumerated() {
+                if let problem = nulProblem(in: element, path: "\(path)[\(index)]") { return problem }
+            }
+        case let text as String where text.contains("\u{0}"):
+            return FieldProblem(path.isEmpty ? "body" : path, "Must not contain NUL characters.")
         default:
             break
         }

@@ -31,11 +31,19 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
     let previous: String?
     let results: [Item]
 
+    /// Links to the request's own path, keeping its other query parameters.
     init(results: [Item], count: Int, page: PageRequest, request: Request) {
+        let filters = (URLComponents(string: request.uri.description)?.queryItems ?? []).filter { $0.name != "limit" && $0.name != "offset" }
+        self.init(results: results, count: count, page: page, url: Self.baseURL(of: request) + request.uri.path, filters: filters)
+    }
+
+    /// Links to `url` with `filters`: for shared (cached) pages, whose links must not echo one caller's spelling.
+    init(results: [Item], count: Int, page: PageRequest, url: String, filters: [URLQueryItem]) {
         self.count = count
         self.results = results
-        self.next = page.offset + page.limit < count ? Self.link(request, limit: page.limit, offset: page.offset + page.limit) : nil
-        self.previous = page.offset > 0 ? Self.link(request, limit: page.limit, offset: max(0, min(page.offset - page.limit, count - page.limit))) : nil
+        self.next = page.offset + page.limit < count ? Self.link(url, filters, limit: page.limit, offset: page.offset + page.limit) : nil
+        self.previous = page.offset > 0
+            ? Self.link(url, filters, limit: page.limit, offset: max(0, min(page.offset - page.limit, count - page.limit))) : nil
     }
 
     private enum CodingKeys: String, CodingKey { case count, next, previous, results }
@@ -49,13 +57,11 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         try container.encode(results, forKey: .results)
     }
 
-    static func link(_ request: Request, limit: Int, offset: Int) -> String {
-        var items = (URLComponents(string: request.uri.description)?.queryItems ?? []).filter { $0.name != "limit" && $0.name != "offset" }
-        items.append(URLQueryItem(name: "limit", value: String(limit)))
-        if offset > 0 { items.append(URLQueryItem(name: "offset", value: String(offset))) }
+    static func link(_ url: String, _ filters: [URLQueryItem], limit: Int, offset: Int) -> String {
         var query = URLComponents()
-        query.queryItems = items
-        return "\(baseURL(of: request))\(request.uri.path)?\(query.percentEncodedQuery ?? "")"
+        query.queryItems = filters + [URLQueryItem(name: "limit", value: String(limit))]
+            + (offset > 0 ? [URLQueryItem(name: "offset", value: String(offset))] : [])
+        return "\(url)?\(query.percentEncodedQuery ?? "")"
     }
 
     /// `scheme://host[:port]` as the client addressed us; a malformed `Host` header is not echoed.

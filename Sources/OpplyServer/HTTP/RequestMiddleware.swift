@@ -23,6 +23,7 @@ struct RequestMiddleware: RouterMiddleware {
         let started = ContinuousClock.now
         var response: Response
         do {
+            if let problem = Self.nulProblem(in: request) { throw AppError.validation([problem]) }
             response = try await next(request, context)
         } catch {
             if let error = error as? AppError, error.code == "insufficient_stock" { metrics.reservationConflicts.increment() }
@@ -46,6 +47,15 @@ struct RequestMiddleware: RouterMiddleware {
             problem = .internalError
         }
         return (try? problem.response(from: request, context: context)) ?? Response(status: .internalServerError)
+    }
+
+    /// A NUL character in the path or query (`%00`): PostgreSQL text cannot hold one and SQLite would cut the text
+    /// there, so it is refused before any route sees it.
+    static func nulProblem(in request: Request) -> FieldProblem? {
+        let uri = request.uri
+        guard uri.description.contains("%00") else { return nil }
+        let parameter = uri.queryParameters.first { $0.key.contains("\u{0}") || $0.value.contains("\u{0}") }.map { String($0.key) }
+        return FieldProblem(parameter ?? "path", "Must not contain NUL characters.")
     }
 
     /// Echoes a UUID or 32-hex id from the client; anything else is replaced so logs stay clean.

@@ -117,3 +117,36 @@ extension TestClientProtocol {
         return ids
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends raw bytes to the server on 127.0.0.1:`port` and reads until it closes the connection or `timeout` passes:
+/// for what a well-behaved HTTP client cannot send (stalled requests, broken chunked framing).
+func rawExchange(port: Int, _ request: String, timeout: Duration) throws -> (reply: String, closed: Bool) {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw ConfigError("socket() failed") }
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw ConfigError("connect() failed") }
+    var wait = timeval(tv_sec: 1, tv_usec: 0)
+    setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+    let bytes = Array(request.utf8)
+    guard send(socket, bytes, bytes.count, 0) == bytes.count else { throw ConfigError("send() failed") }
+    var reply: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        let count = recv(socket, &buffer, buffer.count, 0)
+        if count == 0 { return (String(decoding: reply, as: UTF8.self), true) }
+        if count > 0 { reply += buffer[0..<count] }
+    }
+    return (String(decoding: reply, as: UTF8.self), false)
+}
