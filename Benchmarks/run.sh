@@ -3,6 +3,8 @@
 #
 #   Benchmarks/run.sh orders    # 10,000 products, 32 clients placing orders for 30 s; then `opply check`
 #   Benchmarks/run.sh catalog   # seeds 100,000 products (timed); the big list query uncached vs cached
+#   Benchmarks/run.sh crash     # ROUNDS (default 3) of: order load, SIGKILL the server, restart, check that
+#                               # every acknowledged order/cancel survived and in-flight retries made one order
 #
 # Machines here are shared and noisy: compare the figures printed side by side in one run (ratios),
 # not across runs. Environment: DURATION (default 30s), CLIENTS (default 32), PRODUCTS.
@@ -29,7 +31,7 @@ bin=.build/release/opply
 
 export APP_ENV=production LOG_LEVEL=warning BCRYPT_COST=4 HOST=127.0.0.1 PORT=$port
 export JWT_SECRET=benchmark-secret-benchmark-secret-0123456789
-export DATABASE_URL="sqlite://$work/bench.sqlite"
+export DATABASE_URL="${BENCH_DATABASE_URL:-sqlite://$work/bench.sqlite}"  # a postgres:// URL works too
 
 start_server() {
   "$bin" serve >"$work/server.log" 2>&1 &
@@ -47,9 +49,10 @@ stop_server() {
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
-case $mode in
-orders)
-  "$bin" seed --products "${PRODUCTS:-10000}"
+# Seeds PRODUCTS products, starts the server, and writes one access token per client to $work/tokens and the
+# orderable product ids to $work/products.
+prepare_shop() {
+  "$bin" seed --products "$1"
   start_server
   : >"$work/tokens"
   for i in $(seq 1 "$clients"); do
@@ -59,11 +62,16 @@ orders)
       -d "{\"username\":\"bench$i\",\"password\":\"bench-pass-$i\"}" | json '["access"]' >>"$work/tokens"
   done
   : >"$work/products"
-  for offset in $(seq 0 100 $(( ${PRODUCTS:-10000} - 1 ))); do
+  for offset in $(seq 0 100 $(( $1 - 1 ))); do
     curl -fsS "$base/api/catalog/products/?limit=100&offset=$offset" | python3 -c \
       "import json,sys; [print(p['id']) for p in json.load(sys.stdin)['results']]" >>"$work/products"
   done
   echo "== $(wc -l <"$work/products") orderable products, $clients clients"
+}
+
+case $mode in
+orders)
+  prepare_shop "${PRODUCTS:-10000}"
   echo "== baseline: GET /health/live, $clients connections, 10s"
   wrk -t2 -c"$clients" -d10s --latency "$base/health/live" | grep -E "Requests/sec|99%"
   echo "== orders: POST /api/orders/orders/, $clients connections, $duration"
@@ -90,6 +98,25 @@ catalog)
     stop_server
   done
   ;;
+crash)
+  export ACCESS_TOKEN_TTL=3600
+  prepare_shop "${PRODUCTS:-200}"
+  failed=0
+  for round in $(seq 1 "${ROUNDS:-3}"); do
+    echo "== round $round: order load, SIGKILL after a random 2-6 s, restart, verify"
+    python3 Benchmarks/crash.py load "$base" "$work/tokens" "$work/products" "$work/state.json" &
+    load_pid=$!
+    sleep "$(( RANDOM % 5 + 2 ))"
+    kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    wait "$load_pid"
+    start_server
+    python3 Benchmarks/crash.py verify "$base" "$work/tokens" "$work/state.json" || failed=1
+  done
+  stop_server
+  echo "== opply check"
+  "$bin" check || failed=1
+  exit $failed
+  ;;
 *)
-  echo "usage: $0 orders|catalog" >&2; exit 2 ;;
+  echo "usage: $0 orders|catalog|crash" >&2; exit 2 ;;
 esac
