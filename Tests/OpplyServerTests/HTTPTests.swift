@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Logging
 import Testing
 
 @testable import OpplyServer
@@ -80,27 +79,27 @@ import Testing
         }
     }
 
-    @Test func stalledConnectionsAreClosedAndBrokenBodiesAre400() async throws {
-        var config = testConfig(.sqliteMemory)
-        config.idleTimeout = .seconds(1)
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        let shop = try await Shop.open(config, logger: logger)
+    @Test func stalledConnectionsAreClosedAfterTheIdleTimeout() async throws {
         // The test client's own connection is closed by the 1 s idle timeout too, so every request here is raw.
-        try await buildApplication(shop: shop).test(.live) { client in
+        try await withShop(.sqlite, setup: .live, configure: { $0.idleTimeout = .seconds(1) }) { client, _ in
             let port = try #require(client.port)
-            let stalledHead = try rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\n", timeout: .seconds(6))
+            let stalledHead = try rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\n", timeout: .seconds(10))
             #expect(stalledHead.closed, "a request that stops mid-headers is closed after the idle timeout")
             let stalledBody = try rawExchange(
-                port: port, "POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}", timeout: .seconds(6))
+                port: port, "POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}", timeout: .seconds(10))
             #expect(stalledBody.closed, "a body that stops short is closed after the idle timeout")
+        }
+    }
+
+    @Test func brokenChunkedBodiesAre400NotTooLarge() async throws {
+        try await withShop(.sqlite, setup: .live) { client, _ in
+            let port = try #require(client.port)
             let badChunk = try rawExchange(port: port, """
                 POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n
-                """, timeout: .seconds(6))
+                """, timeout: .seconds(10))
             #expect(badChunk.reply.hasPrefix("HTTP/1.1 400"), "\(badChunk.reply)")
             #expect(badChunk.reply.lowercased().contains("content-type: application/problem+json"))
-            let wellFormed = try rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: .seconds(6))
-            #expect(wellFormed.reply.hasPrefix("HTTP/1.1 200"), "a well-formed request on a new connection still works")
+            #expect(try await client.send(.get, "/health/live").status == .ok, "the server goes on answering")
         }
     }
 

@@ -72,9 +72,12 @@ final class TestClock: Sendable {
 
 import Synchronization
 
-/// Opens a shop on a fresh database of `store`, runs `body` against its router, then throws the database away.
+/// Opens a shop on a fresh database of `store`, runs `body` against its router (or a live server on a free port,
+/// with `setup: .live`), then throws the database away. On PostgreSQL, `body` starts once the catalog listener's
+/// `LISTEN` has taken effect (it drops the cache then, which would otherwise race a test's cache hits).
 func withShop(
     _ store: TestStore,
+    setup: TestingSetup = .router,
     clock: TestClock = TestClock(),
     configure: (inout AppConfig) -> Void = { _ in },
     _ body: @Sendable (any TestClientProtocol, Shop) async throws -> Void
@@ -86,7 +89,11 @@ func withShop(
     logger.logLevel = .warning
     do {
         let shop = try await Shop.open(config, logger: logger, clock: clock.clock)
-        try await buildApplication(shop: shop).test(.router) { client in
+        try await buildApplication(shop: shop).test(setup) { client in
+            if store == .postgres {
+                for _ in 0..<250 where shop.catalog.cache.generation == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(shop.catalog.cache.generation > 0, "the catalog listener never started listening")
+            }
             try await body(client, shop)
         }
     } catch {
