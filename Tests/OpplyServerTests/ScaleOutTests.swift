@@ -166,3 +166,10 @@ enum ReplicaServer {
     #expect(ReplicaRouter.walOffset("1/0")! > ReplicaRouter.walOffset("0/FFFFFFFF")!)
     #expect(ReplicaRouter.walOffset("nonsense") == nil)
 }
+
+@Test func catalogSignalsNameTheirSender() {
+    let signal = CatalogListener.Signal(instance: UUID(), position: "0/16B3748")
+    #expect(CatalogListener.Signal(signal.payload) == signal)
+    #expect(CatalogListener.Signal("0/16B3748") == .init(instance: nil, position: "0/16B3748"), "the older payload")
+    #expect(CatalogListener.Signal("") == .init(instance: nil, position: nil))
+}

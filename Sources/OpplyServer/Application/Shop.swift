@@ -13,6 +13,8 @@ public struct Shop: Sendable {
     let replica: ReplicaRouter?
     let clock: WallClock
     let logger: Logger
+    /// Names this instance in catalog-change signals, so it can skip its own (it dropped its cache at the write).
+    let instance = UUID()
     let identity: IdentityService
     let inventory: Inventory
     let catalog: CatalogService
@@ -71,7 +73,7 @@ public struct Shop: Sendable {
         )
         catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }
         if database.engine == .postgres {
-            catalog.onChange = { await CatalogListener.notify(database, replica: replica, logger: logger) }
+            catalog.onChange = { [instance] in await CatalogListener.notify(database, replica: replica, from: instance, logger: logger) }
         }
         self.identity = identity
         self.inventory = inventory
@@ -94,7 +96,7 @@ public struct Shop: Sendable {
         var services: [any Service] = [DatabaseService(database: database)]
         if let replica { services.append(DatabaseService(database: replica.replica)) }
         if let postgres = database as? PostgresStore {
-            services.append(CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, logger: logger))
+            services.append(CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, instance: instance, logger: logger))
         }
         return services + [
             Janitor(every: config.backgroundInterval, logger: logger) { [cart] in

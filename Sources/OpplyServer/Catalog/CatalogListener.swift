@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -11,6 +12,7 @@ struct CatalogListener: Service {
     let client: PostgresClient
     let cache: CatalogCache
     let replica: ReplicaRouter?
+    let instance: UUID
     let logger: Logger
 
     func run() async throws {
@@ -23,7 +25,9 @@ struct CatalogListener: Service {
                         try await connection.listen(on: Self.channel) { notifications in
                             cache.invalidate()  // anything cached before now may have missed a signal
                             for try await notification in notifications {
-                                if !notification.payload.isEmpty { replica?.require(position: notification.payload) }
+                                let signal = Signal(notification.payload)
+                                guard signal.instance != instance else { continue }  // dropped at the write already
+                                if let position = signal.position { replica?.require(position: position) }
                                 cache.invalidate()
                             }
                         }
@@ -40,15 +44,40 @@ struct CatalogListener: Service {
         }
     }
 
-    /// Tells every instance (this one included) that the catalog changed, with the primary's WAL position
-    /// after the change, so replica-routed reads wait for the replica to have it.
-    static func notify(_ database: any Database, replica: ReplicaRouter?, logger: Logger) async {
+    /// A signal's payload: the sending instance and the primary's WAL position after the change,
+    /// `"<instance uuid> <position>"`.
+    struct Signal: Equatable {
+        var instance: UUID?
+        var position: String?
+
+        init(instance: UUID?, position: String?) {
+            self.instance = instance
+            self.position = position
+        }
+
+        /// Also reads the older payload, a bare position.
+        init(_ payload: String) {
+            let parts = payload.split(separator: " ", maxSplits: 1).map(String.init)
+            if let first = parts.first, let instance = UUID(uuidString: first) {
+                self.init(instance: instance, position: parts.count == 2 ? parts[1] : nil)
+            } else {
+                self.init(instance: nil, position: payload.isEmpty ? nil : payload)
+            }
+        }
+
+        var payload: String { [instance?.uuidString, position].compactMap { $0 }.joined(separator: " ") }
+    }
+
+    /// Tells the other instances that the catalog changed, with the primary's WAL position after the change,
+    /// so their replica-routed reads wait for the replica to have it (and so do this instance's).
+    static func notify(_ database: any Database, replica: ReplicaRouter?, from instance: UUID, logger: Logger) async {
         do {
             let position = try await database.read { sql in
                 try await sql.raw("SELECT pg_current_wal_lsn()::text AS position").first()?.decode(column: "position", as: String.self)
             }
             if let position { replica?.require(position: position) }
-            try await database.read { sql in try await sql.raw("SELECT pg_notify(\(bind: channel), \(bind: position ?? ""))").run() }
+            let payload = Signal(instance: instance, position: position).payload
+            try await database.read { sql in try await sql.raw("SELECT pg_notify(\(bind: channel), \(bind: payload))").run() }
         } catch {
             logger.warning("Could not signal a catalog change; other instances catch up within the cache TTL", metadata: ["error": "\(error)"])
         }
