@@ -83,9 +83,9 @@ import Testing
         // The test client's own connection is closed by the 1 s idle timeout too, so every request here is raw.
         try await withShop(.sqlite, setup: .live, configure: { $0.idleTimeout = .seconds(1) }) { client, _ in
             let port = try #require(client.port)
-            let stalledHead = try rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\n", timeout: .seconds(10))
+            let stalledHead = try await rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\n", timeout: .seconds(10))
             #expect(stalledHead.closed, "a request that stops mid-headers is closed after the idle timeout")
-            let stalledBody = try rawExchange(
+            let stalledBody = try await rawExchange(
                 port: port, "POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}", timeout: .seconds(10))
             #expect(stalledBody.closed, "a body that stops short is closed after the idle timeout")
         }
@@ -94,7 +94,7 @@ import Testing
     @Test func brokenChunkedBodiesAre400NotTooLarge() async throws {
         try await withShop(.sqlite, setup: .live) { client, _ in
             let port = try #require(client.port)
-            let badChunk = try rawExchange(port: port, """
+            let badChunk = try await rawExchange(port: port, """
                 POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n
                 """, timeout: .seconds(10))
             #expect(badChunk.reply.hasPrefix("HTTP/1.1 400"), "\(badChunk.reply)")

@@ -34,6 +34,10 @@ public struct AppConfig: Sendable {
     public var webhookSecret: String?
     /// How often background services (cart sweeper, janitor) wake up.
     public var backgroundInterval: Duration = .seconds(2)
+    /// How long a catalog read waits for the replica before the primary answers it, and how long a failed replica
+    /// then rests (not read from the environment: the defaults suit production; tests stretch them).
+    public var replicaTimeout: Duration = .seconds(1)
+    public var replicaRest: Duration = .seconds(5)
     /// Whether `serve` creates a demo catalog and an `admin` account on an empty development database.
     public var seedDemoData = false
     /// Whether the server runs behind our own proxy, which appends the client's address to `X-Forwarded-For`.

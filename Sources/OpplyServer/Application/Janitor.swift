@@ -1,9 +1,9 @@
 import Logging
 import ServiceLifecycle
 
-/// A background chore run every `interval` until shutdown (cart sweeper, expired keys and tokens).
-/// A failing round is logged and retried next time: a service that throws would stop the whole server.
-/// Every chore is a set of conditional statements, safe when many instances run it at once.
+/// A background chore run every `interval` until shutdown (cart sweeper, expired keys and tokens), the first time
+/// one interval after start. A failing round is logged and retried next time: a service that throws would stop the
+/// whole server. Every chore is a set of conditional statements, safe when many instances run it at once.
 struct Janitor: Service {
     let interval: Duration
     let logger: Logger
@@ -16,13 +16,14 @@ struct Janitor: Service {
     }
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while true {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            if Task.isCancelled || Task.isShuttingDownGracefully { return }
             do {
                 try await chore()
             } catch {
                 logger.warning("Background chore failed; will retry", metadata: ["error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

@@ -32,7 +32,8 @@ public struct Shop: Sendable {
             try await Migrations.migrate(database, logger: logger)
             if let replicaURL = config.replicaURL {
                 let store = try await openDatabase(replicaURL, poolSize: config.databasePoolSize, logger: logger)
-                replica = ReplicaRouter(primary: database, replica: store, metrics: metrics, logger: logger)
+                replica = ReplicaRouter(
+                    primary: database, replica: store, timeout: config.replicaTimeout, rest: config.replicaRest, metrics: metrics, logger: logger)
             }
             return try await Shop(config: config, database: database, replica: replica, metrics: metrics, clock: clock, logger: logger)
         } catch {

@@ -21,14 +21,14 @@ struct PrimarySource: CatalogSource {
 
 /// Sends catalog reads to a read replica and falls back to the primary, within the same request, when the
 /// replica fails or does not answer within `timeout` (a pool whose server is gone queues requests for a minute
-/// before failing them). After a failure the replica rests for `pause`, so a dead replica costs one slow
+/// before failing them). After a failure the replica rests for `rest`, so a dead replica costs one slow
 /// attempt, not one per request. Writes never come here.
 final class ReplicaRouter: CatalogSource {
     let primary: any Database
     let replica: any Database
     let logger: Logger
     private let timeout: Duration
-    private let pause: Duration
+    private let rest: Duration
     private let restingUntil = Mutex<ContinuousClock.Instant?>(nil)
     /// The primary's WAL position of the latest staff change; until the replica has replayed it, catalog reads go
     /// to the primary, so no instance caches a catalog older than a change it was told about.
@@ -42,12 +42,12 @@ final class ReplicaRouter: CatalogSource {
 
     private let metrics: ShopMetrics?
 
-    init(primary: any Database, replica: any Database, timeout: Duration = .seconds(1), pause: Duration = .seconds(5), metrics: ShopMetrics? = nil, logger: Logger) {
+    init(primary: any Database, replica: any Database, timeout: Duration = .seconds(1), rest: Duration = .seconds(5), metrics: ShopMetrics? = nil, logger: Logger) {
         self.metrics = metrics
         self.primary = primary
         self.replica = replica
         self.timeout = timeout
-        self.pause = pause
+        self.rest = rest
         self.logger = logger
     }
 
@@ -85,7 +85,7 @@ final class ReplicaRouter: CatalogSource {
                 metrics?.replicaLagging.increment()
                 return try await primary.read(body)
             } catch {
-                restingUntil.withLock { $0 = ContinuousClock.now + pause }
+                restingUntil.withLock { $0 = ContinuousClock.now + rest }
                 logger.warning("Replica read failed; reading from the primary", metadata: ["error": "\(error)"])
             }
         }

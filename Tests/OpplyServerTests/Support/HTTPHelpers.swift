@@ -124,7 +124,11 @@ import Glibc
 
 /// Sends raw bytes to the server on 127.0.0.1:`port` and reads until it closes the connection or `timeout` passes:
 /// for what a well-behaved HTTP client cannot send (stalled requests, broken chunked framing).
-func rawExchange(port: Int, _ request: String, timeout: Duration) throws -> (reply: String, closed: Bool) {
+func rawExchange(port: Int, _ request: String, timeout: Duration) async throws -> (reply: String, closed: Bool) {
+    try await offThePool { try blockingExchange(port: port, request, timeout: timeout) }
+}
+
+private func blockingExchange(port: Int, _ request: String, timeout: Duration) throws -> (reply: String, closed: Bool) {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socket >= 0 else { throw ConfigError("socket() failed") }
     defer { close(socket) }

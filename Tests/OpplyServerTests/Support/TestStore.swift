@@ -91,8 +91,8 @@ func withShop(
         let shop = try await Shop.open(config, logger: logger, clock: clock.clock)
         try await buildApplication(shop: shop).test(setup) { client in
             if store == .postgres {
-                for _ in 0..<250 where shop.catalog.cache.generation == 0 { try await Task.sleep(for: .milliseconds(20)) }
-                #expect(shop.catalog.cache.generation > 0, "the catalog listener never started listening")
+                let listening = try await eventually { shop.catalog.cache.generation > 0 }
+                #expect(listening, "the catalog listener never started listening")
             }
             try await body(client, shop)
         }
@@ -101,4 +101,23 @@ func withShop(
         throw error
     }
     await drop()
+}
+
+/// Polls `condition` every 20 ms until it holds or `deadline` passes (generous: CI machines can be slow);
+/// returns whether it held.
+func eventually(within deadline: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
+    let end = ContinuousClock.now + deadline
+    while ContinuousClock.now < end {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// Runs blocking work (a raw socket, `pg_ctl`) on a Dispatch thread, not on one of the few threads Swift's async
+/// tasks share, so it cannot stall the other tests.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
 }
