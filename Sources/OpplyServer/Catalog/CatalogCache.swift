@@ -77,7 +77,8 @@ final class CatalogCache: Sendable {
     }
 
     var count: Int { state.withLock { $0.entries.count } }
-    /// How many times the cache has been dropped (staff changes, and the catalog listener each time it starts).
+    /// How many times the cache has been dropped (staff changes, signals from other instances, and each time the
+    /// catalog listener's `LISTEN` takes effect).
     var generation: UInt64 { state.withLock { $0.generation } }
 
     /// A strong ETag: FNV-1a (64-bit) of the body.

@@ -37,8 +37,6 @@ final class ReplicaRouter: CatalogSource {
     let served = Atomic<Int>(0)
     /// Reads that went to the primary because the replica failed or was resting.
     let fallbacks = Atomic<Int>(0)
-    /// Reads that went to the primary because the replica had not yet replayed the latest staff change.
-    let lagging = Atomic<Int>(0)
 
     private let metrics: ShopMetrics?
 
@@ -81,7 +79,6 @@ final class ReplicaRouter: CatalogSource {
                 throw error
             } catch is Behind {
                 // The replica has not replayed the latest staff change yet: read this one from the primary.
-                lagging.add(1, ordering: .relaxed)
                 metrics?.replicaLagging.increment()
                 return try await primary.read(body)
             } catch {
