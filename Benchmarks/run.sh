@@ -5,6 +5,7 @@
 #   Benchmarks/run.sh catalog   # seeds 100,000 products (timed); the big list query uncached vs cached
 #   Benchmarks/run.sh crash     # ROUNDS (default 3) of: order load, SIGKILL the server, restart, check that
 #                               # every acknowledged order/cancel survived and in-flight retries made one order
+#                               # (SIGNAL=TERM for a graceful stop instead)
 #
 # Machines here are shared and noisy: compare the figures printed side by side in one run (ratios),
 # not across runs. Environment: DURATION (default 30s), CLIENTS (default 32), PRODUCTS.
@@ -103,11 +104,11 @@ crash)
   prepare_shop "${PRODUCTS:-200}"
   failed=0
   for round in $(seq 1 "${ROUNDS:-3}"); do
-    echo "== round $round: order load, SIGKILL after a random 2-6 s, restart, verify"
+    echo "== round $round: order load, SIG${SIGNAL:-KILL} after a random 2-6 s, restart, verify"
     python3 Benchmarks/crash.py load "$base" "$work/tokens" "$work/products" "$work/state.json" &
     load_pid=$!
     sleep "$(( RANDOM % 5 + 2 ))"
-    kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    kill -s "${SIGNAL:-KILL}" "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
     wait "$load_pid"
     start_server
     python3 Benchmarks/crash.py verify "$base" "$work/tokens" "$work/state.json" || failed=1
