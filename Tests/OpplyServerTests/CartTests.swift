@@ -12,6 +12,19 @@ import Testing
         try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": quantity], token: token)
     }
 
+    /// Carts live 60 s of the test clock, and only the test sweeps (the background sweeper first wakes after an hour).
+    static func sweptByTheTest(_ config: inout AppConfig) {
+        config.cartTTL = .seconds(60)
+        config.backgroundInterval = .seconds(3_600)
+    }
+
+    /// `count` new customers who each put `units` of `product` in their cart; their tokens.
+    func fillCarts(_ client: some TestClientProtocol, _ prefix: String, count: Int, product: String, units: Int) async throws -> [String] {
+        let tokens = try await client.signUp(prefix, count: count)
+        for token in tokens { _ = try await add(client, product, units, token: token) }
+        return tokens
+    }
+
     @Test(arguments: TestStore.all)
     func addingReservesForEveryoneElseAtOnce(store: TestStore) async throws {
         try await withShop(store) { client, shop in
@@ -99,7 +112,7 @@ import Testing
     @Test(arguments: TestStore.all)
     func expiredReservationsReturnToStockButTheLineStays(store: TestStore) async throws {
         let clock = TestClock()
-        try await withShop(store, clock: clock, configure: { $0.cartTTL = .seconds(60); $0.backgroundInterval = .seconds(3_600) }) { client, shop in
+        try await withShop(store, clock: clock, configure: Self.sweptByTheTest) { client, shop in
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Bagels", quantity: 10, staff: staff)
             let (_, token) = try await client.signUp("bella")
@@ -171,7 +184,7 @@ import Testing
     @Test(arguments: TestStore.all)
     func checkoutOfAPartlyExpiredCartReReservesAllOrNothing(store: TestStore) async throws {
         let clock = TestClock()
-        try await withShop(store, clock: clock, configure: { $0.cartTTL = .seconds(60); $0.backgroundInterval = .seconds(3_600) }) { client, shop in
+        try await withShop(store, clock: clock, configure: Self.sweptByTheTest) { client, shop in
             let staff = try await shop.staffToken(client)
             let early = try await client.createProduct("Early", quantity: 5, staff: staff)
             let late = try await client.createProduct("Late", quantity: 5, staff: staff)
@@ -240,15 +253,10 @@ import Testing
     @Test(arguments: TestStore.all)
     func sweepersRacingCheckoutsAccountForEveryUnit(store: TestStore) async throws {
         let clock = TestClock()
-        try await withShop(store, clock: clock, configure: { $0.cartTTL = .seconds(60); $0.backgroundInterval = .seconds(3_600) }) { client, shop in
+        try await withShop(store, clock: clock, configure: Self.sweptByTheTest) { client, shop in
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Contended", quantity: 200, staff: staff)
-            var tokens: [String] = []
-            for index in 0..<12 {
-                let token = try await client.signUp("racer\(index)").token
-                _ = try await add(client, product, 5, token: token)
-                tokens.append(token)
-            }
+            let tokens = try await fillCarts(client, "racer", count: 12, product: product, units: 5)
             clock.advance(by: 61)
             // A second instance on the same database: its own Shop, its own sweeper.
             let other = try await Shop.open(shop.config, logger: shop.logger, clock: clock.clock)
@@ -268,15 +276,10 @@ import Testing
     @Test(arguments: TestStore.all)
     func addsRacingTheSweeperKeepTheBooks(store: TestStore) async throws {
         let clock = TestClock()
-        try await withShop(store, clock: clock, configure: { $0.cartTTL = .seconds(60); $0.backgroundInterval = .seconds(3_600) }) { client, shop in
+        try await withShop(store, clock: clock, configure: Self.sweptByTheTest) { client, shop in
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Swept", quantity: 100, staff: staff)
-            var tokens: [String] = []
-            for index in 0..<10 {
-                let token = try await client.signUp("sweepee\(index)").token
-                _ = try await add(client, product, 3, token: token)
-                tokens.append(token)
-            }
+            let tokens = try await fillCarts(client, "sweepee", count: 10, product: product, units: 3)
             clock.advance(by: 61)
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status?.self) { [tokens] group in
                 group.addTask { _ = try await shop.cart.sweep(batch: 1); return nil }
