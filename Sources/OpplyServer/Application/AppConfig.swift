@@ -30,8 +30,16 @@ public struct AppConfig: Sendable {
     public var bcryptCost: UInt8 = 12
     public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat = .text
+    /// An endpoint receiving every event, ensured at start, signed with `webhookSecret` (both or neither).
     public var webhookURL: String?
     public var webhookSecret: String?
+    /// Whether staff may register `http` endpoints, and endpoints on private or loopback hosts (tests, local demos).
+    public var webhookAllowHTTP = false
+    public var webhookAllowPrivate = false
+    /// Waits between a failed delivery attempt and the next; past the last, the delivery is dead (about three days).
+    public var webhookRetrySchedule: [Duration] = [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400].map { .seconds($0) }
+    /// How long a receiver has to answer one delivery.
+    public var webhookTimeout: Duration = .seconds(10)
     /// How often background services (cart sweeper, janitor) wake up.
     public var backgroundInterval: Duration = .seconds(2)
     /// How long a catalog read waits for the replica before the primary answers it, and how long a failed replica
@@ -119,16 +127,37 @@ public struct AppConfig: Sendable {
             config.logFormat = .json
         }
         if let raw = value("WEBHOOK_URL") {
-            guard let url = URL(string: raw), ["http", "https"].contains(url.scheme ?? "") else { throw ConfigError("WEBHOOK_URL: expected an http(s) URL") }
+            guard let url = URLComponents(string: raw), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else {
+                throw ConfigError("WEBHOOK_URL: expected an http(s) URL")
+            }
             config.webhookURL = raw
         }
-        config.webhookSecret = value("WEBHOOK_SECRET")
-        if let raw = value("TRUST_PROXY") {
-            guard let trust = ["true": true, "1": true, "false": false, "0": false][raw.lowercased()] else {
-                throw ConfigError("TRUST_PROXY: expected true or false, got '\(raw)'")
+        if let raw = value("WEBHOOK_SECRET") {
+            guard WebhookSecret(text: raw) != nil else {
+                throw ConfigError("WEBHOOK_SECRET: expected whsec_ followed by base64 of at least 16 bytes, or at least 32 characters")
             }
-            config.trustProxy = trust
+            config.webhookSecret = raw
         }
+        guard (config.webhookURL == nil) == (config.webhookSecret == nil) else {
+            throw ConfigError("WEBHOOK_SECRET: WEBHOOK_URL and WEBHOOK_SECRET are set together or not at all")
+        }
+        func flag(_ name: String) throws(ConfigError) -> Bool? {
+            guard let raw = value(name) else { return nil }
+            guard let flag = ["true": true, "1": true, "false": false, "0": false][raw.lowercased()] else {
+                throw ConfigError("\(name): expected true or false, got '\(raw)'")
+            }
+            return flag
+        }
+        config.webhookAllowHTTP = try flag("WEBHOOK_ALLOW_HTTP") ?? false
+        config.webhookAllowPrivate = try flag("WEBHOOK_ALLOW_PRIVATE") ?? false
+        if let raw = value("WEBHOOK_RETRY_SCHEDULE") {
+            let waits = raw.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !waits.isEmpty, waits.count <= 50, waits.allSatisfy({ $0.map { (0...604_800).contains($0) } ?? false }) else {
+                throw ConfigError("WEBHOOK_RETRY_SCHEDULE: expected seconds separated by commas (at most 50, each 0 to 604800), got '\(raw)'")
+            }
+            config.webhookRetrySchedule = waits.compactMap { $0 }.map { .seconds($0) }
+        }
+        config.trustProxy = try flag("TRUST_PROXY") ?? false
         config.seedDemoData = config.environment == .development
         return config
     }

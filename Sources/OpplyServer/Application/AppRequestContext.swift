@@ -48,3 +48,21 @@ public struct CustomerContext: ChildRequestContext {
         guard customer.isStaff else { throw AppError.forbidden }
     }
 }
+
+/// The context of a staff-only route: `401` without a customer, `403` for one who is not staff, so a handler
+/// cannot forget the check.
+public struct StaffContext: ChildRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let staff: Customer
+    public let correlationID: String
+
+    public init(context: AppRequestContext) throws {
+        guard let customer = context.customer else { throw AppError.unauthorized() }
+        guard customer.isStaff else { throw AppError.forbidden }
+        self.coreContext = context.coreContext
+        self.staff = customer
+        self.correlationID = context.correlationID
+    }
+
+    public var maxUploadSize: Int { JSONCoding.maxBodySize }
+}

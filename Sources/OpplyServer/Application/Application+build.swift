@@ -27,5 +27,6 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)
     CartController(cart: shop.cart, keys: shop.idempotencyKeys, identity: shop.identity).addRoutes(to: router)
     OrderController(orders: shop.orders, keys: shop.idempotencyKeys, identity: shop.identity).addRoutes(to: router)
+    FulfilmentController(desk: shop.desk, webhooks: shop.webhooks, identity: shop.identity).addRoutes(to: router)
     return router
 }

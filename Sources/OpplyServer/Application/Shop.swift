@@ -21,6 +21,8 @@ public struct Shop: Sendable {
     let orders: OrderService
     let idempotencyKeys: IdempotencyKeys
     let cart: CartService
+    let desk: OrderDesk
+    let webhooks: WebhookService
     let metrics: ShopMetrics
 
     /// Opens (and migrates) the configured database and wires the areas.
@@ -35,7 +37,11 @@ public struct Shop: Sendable {
                 replica = ReplicaRouter(
                     primary: database, replica: store, timeout: config.replicaTimeout, rest: config.replicaRest, metrics: metrics, logger: logger)
             }
-            return try await Shop(config: config, database: database, replica: replica, metrics: metrics, clock: clock, logger: logger)
+            let shop = try await Shop(config: config, database: database, replica: replica, metrics: metrics, clock: clock, logger: logger)
+            if let url = config.webhookURL, let secret = config.webhookSecret.flatMap(WebhookSecret.init(text:)) {
+                try await shop.webhooks.ensureConfigured(url: url, secret: secret)
+            }
+            return shop
         } catch {
             await replica?.replica.close()
             await database.close()
@@ -52,7 +58,7 @@ public struct Shop: Sendable {
         self.logger = logger
         let inventory = Inventory(clock: clock)
         let orders = OrderService(
-            store: OrderStore(database: database), inventory: inventory, clock: clock, maxQuantity: config.maxOrderQuantity, metrics: metrics
+            store: OrderStore(database: database), inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity, metrics: metrics
         )
         let cart = CartService(
             store: CartStore(database: database), inventory: inventory, orders: orders, clock: clock,
@@ -82,6 +88,11 @@ public struct Shop: Sendable {
         self.orders = orders
         self.cart = cart
         self.idempotencyKeys = IdempotencyKeys(database: database, clock: clock)
+        self.desk = OrderDesk(orders: orders, identity: identity)
+        self.webhooks = WebhookService(
+            store: FulfilmentStore(database: database),
+            guardrail: WebhookURLGuard(allowHTTP: config.webhookAllowHTTP, allowPrivate: config.webhookAllowPrivate), clock: clock
+        )
     }
 
     static func openDatabase(_ url: DatabaseURL, poolSize: Int, logger: Logger) async throws -> any Database {
@@ -100,6 +111,11 @@ public struct Shop: Sendable {
             services.append(CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, instance: instance, logger: logger))
         }
         return services + [
+            DeliveryWorker(
+                store: webhooks.store, guardrail: webhooks.guardrail, clock: clock, metrics: metrics, logger: logger,
+                schedule: config.webhookRetrySchedule, timeout: config.webhookTimeout,
+                interval: min(config.backgroundInterval, .seconds(1))
+            ),
             Janitor(every: config.backgroundInterval, logger: logger) { [cart] in
                 try await cart.sweep()
             },

@@ -12,6 +12,8 @@ final class ShopMetrics: Sendable {
     let cacheMisses: Counter
     let replicaFallbacks: Counter
     let replicaLagging: Counter
+    let webhookOldestPending: Gauge
+    enum DeliveryOutcome: String { case delivered, retried, dead }
     private static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
         .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5),
@@ -26,6 +28,14 @@ final class ShopMetrics: Sendable {
         let fallbacks = Self.name("replica_fallbacks", "total", "Catalog reads served by the primary instead of the replica, by reason.")
         replicaFallbacks = registry.makeCounter(descriptor: fallbacks, labels: [("reason", "unavailable")])
         replicaLagging = registry.makeCounter(descriptor: fallbacks, labels: [("reason", "lagging")])
+        webhookOldestPending = registry.makeGauge(descriptor: Self.name(
+            "webhook_oldest_pending", "seconds", "Age of the oldest event still waiting for delivery to an enabled endpoint."))
+    }
+
+    /// Counts one webhook delivery attempt's outcome: delivered, failed and retried later, or dead.
+    func webhookDeliveries(_ outcome: DeliveryOutcome) -> Counter {
+        registry.makeCounter(descriptor: Self.name("webhook_deliveries", "total", "Webhook delivery attempts by outcome."),
+                             labels: [("outcome", outcome.rawValue)])
     }
 
     /// Counts one answered request and its latency; `route` is the matched route pattern, never the raw path.

@@ -145,6 +145,47 @@ enum Migrations {
         Migration(version: 5, name: "idempotency claim tokens", statements: [
             "ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT",
         ]),
+        Migration(version: 6, name: "fulfilment", statements: [
+            "ALTER TABLE orders ADD COLUMN fulfilled_at {time}",
+            "ALTER TABLE orders ADD COLUMN fulfilment_note TEXT",
+            "ALTER TABLE orders ADD COLUMN cancel_reason TEXT",
+            "CREATE INDEX orders_created ON orders (created_at, id)",
+            "CREATE INDEX orders_status ON orders (status, created_at, id)",
+            """
+            CREATE TABLE webhook_endpoints (
+                id {uuid} PRIMARY KEY,
+                url TEXT NOT NULL,
+                events TEXT NOT NULL,
+                description TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                previous_secret TEXT,
+                previous_secret_until {time},
+                enabled {bool} NOT NULL,
+                disabled_reason TEXT,
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE webhook_deliveries (
+                id {uuid} PRIMARY KEY,
+                endpoint_id {uuid} NOT NULL REFERENCES webhook_endpoints(id),
+                event_id {uuid} NOT NULL,
+                event_type TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                last_status_code INTEGER,
+                last_error TEXT,
+                next_attempt_at {time} NOT NULL,
+                delivered_at {time},
+                created_at {time} NOT NULL,
+                UNIQUE (endpoint_id, event_id)
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, status, next_attempt_at)",
+            "CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at, id)",
+            "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (status, created_at)",
+        ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {

@@ -11,6 +11,18 @@ struct CustomerStore: Sendable {
             .first().map(Customer.init(row:))
     }
 
+    /// Usernames by id, closed accounts included (their orders stay on the books).
+    func usernames(of ids: [UUID]) async throws -> [UUID: String] {
+        guard !ids.isEmpty else { return [:] }
+        return try await database.read { sql in
+            var names: [UUID: String] = [:]
+            for row in try await sql.select().columns("id", "username").from("customers").where("id", .in, ids).all() {
+                names[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "username", as: String.self)
+            }
+            return names
+        }
+    }
+
     func find(id: UUID) async throws -> Customer? {
         try await database.read { try await find(id: id, on: $0) }
     }

@@ -145,6 +145,11 @@ struct IdentityService: Sendable {
 
     // MARK: Customer records
 
+    /// Usernames for the order desk, by customer id.
+    func usernames(of ids: [UUID]) async throws -> [UUID: String] {
+        try await store.usernames(of: ids)
+    }
+
     func list(caller: Customer, page: PageRequest) async throws -> (customers: [Customer], count: Int) {
         if caller.isStaff { return try await store.list(page: page) }
         return (page.offset == 0 ? [caller] : [], 1)

@@ -30,8 +30,12 @@ struct Order: Encodable, Sendable {
     let totalMinor: Int
     let createdAt: Date
     var updatedAt: Date
+    var fulfilledAt: Date? = nil
+    /// What staff wrote when fulfilling, and why staff cancelled; shown on the order desk only.
+    var fulfilmentNote: String? = nil
+    var cancelReason: String? = nil
 
-    private enum CodingKeys: String, CodingKey { case id, customer, status, orderItems, total, currency, createdAt, updatedAt }
+    private enum CodingKeys: String, CodingKey { case id, customer, status, orderItems, total, currency, createdAt, updatedAt, fulfilledAt }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -43,7 +47,17 @@ struct Order: Encodable, Sendable {
         try container.encode(Money.currency, forKey: .currency)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(fulfilledAt, forKey: .fulfilledAt)
     }
+}
+
+/// Which orders a list shows: one customer's history, or the staff order desk's filters.
+struct OrderFilter: Sendable, Equatable {
+    var customer: UUID?
+    var status: Order.Status?
+    var product: UUID?
+    var createdAfter: Date?
+    var createdBefore: Date?
 }
 
 /// One line a customer asks for: which product and how many.

@@ -17,7 +17,7 @@ struct OrderController: Sendable {
         }
         group.get { request, context in
             let page = try PageRequest(from: request)
-            let (list, count) = try await orders.orders(customer: context.customer.id, page: page)
+            let (list, count) = try await orders.orders(OrderFilter(customer: context.customer.id), page: page)
             return try Response.json(Page(results: list, count: count, page: page, request: request))
         }
         group.get(":id") { _, context in

@@ -5,6 +5,7 @@ import SQLKit
 struct OrderService: Sendable {
     let store: OrderStore
     let inventory: Inventory
+    let outbox: Outbox
     let clock: WallClock
     let maxQuantity: Int
     let maxLines = 100
@@ -83,15 +84,17 @@ struct OrderService: Sendable {
             totalMinor: items.reduce(0) { $0 + $1.priceMinor * $1.quantity }, createdAt: now, updatedAt: now
         )
         try await store.insert(order, on: sql)
-        try await store.recordEvent("order.confirmed", order: order, at: now, on: sql)
+        try await outbox.record(.orderConfirmed, data: order, at: now, on: sql)
         return order
     }
 
-    /// Cancels a confirmed order and returns its stock, exactly once even when cancels race.
-    func cancel(_ id: UUID, customer: UUID) async throws -> Order {
+    /// Cancels a confirmed order and returns its stock, exactly once even when cancels and fulfilment race: the
+    /// status change is one conditional `UPDATE`, and only its winner puts stock back. `customer` limits it to their
+    /// own order; nil is a staff cancel, with its `reason` kept.
+    func cancel(_ id: UUID, customer: UUID?, reason: String? = nil) async throws -> Order {
         try await store.database.transaction { sql in
             let now = clock.now
-            guard try await store.transition(id, customer: customer, from: .confirmed, to: .cancelled, at: now, on: sql) else {
+            guard try await store.transition(id, customer: customer, from: .confirmed, to: .cancelled, at: now, reason: reason, on: sql) else {
                 guard let order = try await store.order(id, customer: customer, on: sql) else { throw AppError.notFound }
                 throw AppError.conflict(code: "order_not_cancellable", "This order is \(order.status.rawValue) and can no longer be cancelled.")
             }
@@ -99,17 +102,32 @@ struct OrderService: Sendable {
             for item in order.items.sorted(by: { $0.product.uuidString < $1.product.uuidString }) {
                 try await inventory.putBack(item.product, item.quantity, on: sql)
             }
-            try await store.recordEvent("order.cancelled", order: order, at: now, on: sql)
+            try await outbox.record(.orderCancelled, data: order, at: now, on: sql)
             return order
         }
     }
 
-    func order(_ id: UUID, customer: UUID) async throws -> Order {
+    /// Marks a confirmed order fulfilled (staff); a cancelled or already fulfilled one is `409`.
+    func fulfil(_ id: UUID, note: String?) async throws -> Order {
+        try await store.database.transaction { sql in
+            let now = clock.now
+            guard try await store.transition(id, customer: nil, from: .confirmed, to: .fulfilled, at: now, note: note, on: sql) else {
+                guard let order = try await store.order(id, customer: nil, on: sql) else { throw AppError.notFound }
+                throw AppError.conflict(code: "order_not_fulfillable", "This order is \(order.status.rawValue) and cannot be fulfilled.")
+            }
+            guard let order = try await store.order(id, customer: nil, on: sql) else { throw AppError.notFound }
+            try await outbox.record(.orderFulfilled, data: order, at: now, on: sql)
+            return order
+        }
+    }
+
+    /// One order; only the customer's own when `customer` is given (someone else's is `404`).
+    func order(_ id: UUID, customer: UUID?) async throws -> Order {
         guard let order = try await store.database.read({ try await store.order(id, customer: customer, on: $0) }) else { throw AppError.notFound }
         return order
     }
 
-    func orders(customer: UUID, page: PageRequest) async throws -> (orders: [Order], count: Int) {
-        try await store.orders(customer: customer, page: page)
+    func orders(_ filter: OrderFilter, page: PageRequest) async throws -> (orders: [Order], count: Int) {
+        try await store.orders(filter, page: page)
     }
 }

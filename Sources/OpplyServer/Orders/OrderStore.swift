@@ -1,7 +1,7 @@
 import Foundation
 import SQLKit
 
-/// The SQL of orders: `orders`, `order_items`, and the `outbox` events written with them.
+/// The SQL of orders: `orders` and `order_items`.
 struct OrderStore: Sendable {
     let database: any Database
 
@@ -30,43 +30,54 @@ struct OrderStore: Sendable {
         try await items.run()
     }
 
-    /// Writes an event in the caller's transaction, so it exists exactly when the change it describes does.
-    func recordEvent(_ topic: String, order: Order, at now: Date, on sql: any SQLDatabase) async throws {
-        let payload = try JSONCoding.encoder.encode(OrderEvent(event: topic, order: order))
-        try await sql.insert(into: "outbox").columns("id", "topic", "payload", "created_at", "attempts")
-            .values(SQLBind(UUID()), SQLBind(topic), SQLBind(String(decoding: payload, as: UTF8.self)), SQLBind(now), SQLLiteral.numeric("0"))
-            .run()
+    static let columns = [
+        "id", "customer_id", "status", "total_minor", "created_at", "updated_at", "fulfilled_at", "fulfilment_note", "cancel_reason",
+    ]
+
+    /// Moves an order from `from` to `to` (only the customer's own when `customer` is given), recording when it was
+    /// fulfilled and the staff note or reason; false when no such order is in `from`. One conditional `UPDATE`, so
+    /// of racing transitions exactly one wins.
+    func transition(
+        _ id: UUID, customer: UUID?, from: Order.Status, to: Order.Status, at now: Date,
+        note: String? = nil, reason: String? = nil, on sql: any SQLDatabase
+    ) async throws -> Bool {
+        let update = sql.update("orders").set("status", to: to.rawValue).set("updated_at", to: now)
+            .where("id", .equal, id).where("status", .equal, from.rawValue)
+        if to == .fulfilled { update.set("fulfilled_at", to: now).set("fulfilment_note", to: note) }
+        if to == .cancelled, let reason { update.set("cancel_reason", to: reason) }
+        if let customer { update.where("customer_id", .equal, customer) }
+        return try await update.returning("id").all().count == 1
     }
 
-    private struct OrderEvent: Encodable {
-        let event: String
-        let order: Order
-    }
-
-    /// Moves a customer's order from `from` to `to`; nil when it is not theirs or not in `from`.
-    func transition(_ id: UUID, customer: UUID, from: Order.Status, to: Order.Status, at now: Date, on sql: any SQLDatabase) async throws -> Bool {
-        try await sql.update("orders").set("status", to: to.rawValue).set("updated_at", to: now)
-            .where("id", .equal, id).where("customer_id", .equal, customer).where("status", .equal, from.rawValue)
-            .returning("id").all().count == 1
-    }
-
-    func order(_ id: UUID, customer: UUID, on sql: any SQLDatabase) async throws -> Order? {
-        guard let row = try await sql.select().columns("id", "customer_id", "status", "total_minor", "created_at", "updated_at")
-            .from("orders").where("id", .equal, id).where("customer_id", .equal, customer).first()
-        else { return nil }
+    /// One order, only the customer's own when `customer` is given.
+    func order(_ id: UUID, customer: UUID?, on sql: any SQLDatabase) async throws -> Order? {
+        let query = sql.select().columns(Self.columns.map { SQLIdentifier($0) }).from("orders").where("id", .equal, id)
+        if let customer { query.where("customer_id", .equal, customer) }
+        guard let row = try await query.first() else { return nil }
         return try await withItems([row], on: sql).first
     }
 
-    func orders(customer: UUID, page: PageRequest) async throws -> (orders: [Order], count: Int) {
+    /// The orders `filter` matches, newest first.
+    func orders(_ filter: OrderFilter, page: PageRequest) async throws -> (orders: [Order], count: Int) {
         try await database.read { sql in
-            let count = try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("orders")
-                .where("customer_id", .equal, customer).first()?.decode(column: "n", as: Int.self) ?? 0
-            let rows = try await sql.select().columns("id", "customer_id", "status", "total_minor", "created_at", "updated_at")
-                .from("orders").where("customer_id", .equal, customer)
+            let count = try await Self.matching(filter, sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("orders"))
+                .first()?.decode(column: "n", as: Int.self) ?? 0
+            let rows = try await Self.matching(filter, sql.select().columns(Self.columns.map { SQLIdentifier($0) }).from("orders"))
                 .orderBy("created_at", .descending).orderBy("id", .descending)
                 .limit(page.limit).offset(page.offset).all()
             return (try await withItems(rows, on: sql), count)
         }
+    }
+
+    private static func matching(_ filter: OrderFilter, _ query: SQLSelectBuilder) -> SQLSelectBuilder {
+        if let customer = filter.customer { query.where("customer_id", .equal, customer) }
+        if let status = filter.status { query.where("status", .equal, status.rawValue) }
+        if let product = filter.product {
+            query.where(SQLQueryString("id IN (SELECT order_id FROM order_items WHERE product_id = \(bind: product))"))
+        }
+        if let after = filter.createdAfter { query.where("created_at", .greaterThanOrEqual, after) }
+        if let before = filter.createdBefore { query.where("created_at", .lessThan, before) }
+        return query
     }
 
     private func withItems(_ rows: [any SQLRow], on sql: any SQLDatabase) async throws -> [Order] {
@@ -90,7 +101,10 @@ struct OrderStore: Sendable {
             return Order(
                 id: id, customer: try row.decode(column: "customer_id", as: UUID.self), status: status, items: items[id] ?? [],
                 totalMinor: try row.decode(column: "total_minor", as: Int.self),
-                createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self)
+                createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
+                fulfilledAt: try row.decode(column: "fulfilled_at", as: Date?.self),
+                fulfilmentNote: try row.decode(column: "fulfilment_note", as: String?.self),
+                cancelReason: try row.decode(column: "cancel_reason", as: String?.self)
             )
         }
     }

@@ -1,0 +1,288 @@
+import Foundation
+import SQLKit
+
+/// The SQL of fulfilment: `outbox`, `webhook_endpoints` and `webhook_deliveries`.
+struct FulfilmentStore: Sendable {
+    let database: any Database
+
+    // MARK: Endpoints
+
+    private static let endpointColumns = [
+        "id", "url", "events", "description", "secret", "previous_secret", "previous_secret_until", "enabled", "disabled_reason",
+        "created_at", "updated_at",
+    ]
+
+    func insert(_ endpoint: WebhookEndpoint) async throws {
+        try await database.transaction { sql in
+            try await sql.insert(into: "webhook_endpoints").columns(Self.endpointColumns).values(Self.values(of: endpoint)).run()
+        }
+    }
+
+    /// Creates the endpoint configured by `WEBHOOK_URL` once (a fixed id, so instances starting together agree), and
+    /// keeps its URL and secret as configured.
+    func ensure(_ endpoint: WebhookEndpoint) async throws {
+        try await database.transaction { sql in
+            try await sql.insert(into: "webhook_endpoints").columns(Self.endpointColumns).values(Self.values(of: endpoint))
+                .ignoringConflicts(with: ["id"]).run()
+            try await sql.update("webhook_endpoints").set("url", to: endpoint.url).set("secret", to: endpoint.secret.text)
+                .where("id", .equal, endpoint.id).run()
+        }
+    }
+
+    func endpoint(_ id: UUID) async throws -> WebhookEndpoint? {
+        try await database.read { sql in
+            try await sql.select().columns(Self.endpointColumns.map { SQLIdentifier($0) }).from("webhook_endpoints")
+                .where("id", .equal, id).first().map(Self.endpoint(from:))
+        }
+    }
+
+    func endpoints(page: PageRequest) async throws -> (endpoints: [WebhookEndpoint], count: Int) {
+        try await database.read { sql in
+            let count = try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_endpoints")
+                .first()?.decode(column: "n", as: Int.self) ?? 0
+            let rows = try await sql.select().columns(Self.endpointColumns.map { SQLIdentifier($0) }).from("webhook_endpoints")
+                .orderBy("created_at").orderBy("id").limit(page.limit).offset(page.offset).all()
+            return (try rows.map(Self.endpoint(from:)), count)
+        }
+    }
+
+    func enabledEndpoints(on sql: any SQLDatabase) async throws -> [WebhookEndpoint] {
+        try await sql.select().columns(Self.endpointColumns.map { SQLIdentifier($0) }).from("webhook_endpoints")
+            .where("enabled", .equal, true).orderBy("created_at").orderBy("id").all().map(Self.endpoint(from:))
+    }
+
+    func enabledEndpoints() async throws -> [WebhookEndpoint] {
+        try await database.read { try await enabledEndpoints(on: $0) }
+    }
+
+    /// Writes every changeable field of `endpoint`.
+    func update(_ endpoint: WebhookEndpoint) async throws {
+        try await database.transaction { sql in
+            try await sql.update("webhook_endpoints")
+                .set("url", to: endpoint.url).set("events", to: Self.storedEvents(endpoint.events))
+                .set("description", to: endpoint.description).set("secret", to: endpoint.secret.text)
+                .set("previous_secret", to: endpoint.previousSecret?.text).set("previous_secret_until", to: endpoint.previousSecretUntil)
+                .set("enabled", to: endpoint.enabled).set("disabled_reason", to: endpoint.disabledReason)
+                .set("updated_at", to: endpoint.updatedAt)
+                .where("id", .equal, endpoint.id).run()
+        }
+    }
+
+    /// Turns an endpoint off (its receiver answered `410 Gone`); its pending deliveries wait until it is enabled again.
+    func disable(_ id: UUID, reason: String, at now: Date) async throws {
+        try await database.transaction { sql in
+            try await sql.update("webhook_endpoints").set("enabled", to: false).set("disabled_reason", to: reason).set("updated_at", to: now)
+                .where("id", .equal, id).run()
+        }
+    }
+
+    /// Deletes an endpoint and its delivery log; false when there is none.
+    func delete(_ id: UUID) async throws -> Bool {
+        try await database.transaction { sql in
+            try await sql.delete(from: "webhook_deliveries").where("endpoint_id", .equal, id).run()
+            return try await sql.delete(from: "webhook_endpoints").where("id", .equal, id).returning("id").all().count == 1
+        }
+    }
+
+    private static func storedEvents(_ events: Set<EventType>) -> String {
+        events.isEmpty ? "*" : events.map(\.rawValue).sorted().joined(separator: ",")
+    }
+
+    private static func values(of endpoint: WebhookEndpoint) -> [any SQLExpression] {
+        [
+            SQLBind(endpoint.id), SQLBind(endpoint.url), SQLBind(storedEvents(endpoint.events)), SQLBind(endpoint.description),
+            SQLBind(endpoint.secret.text), SQLBind(endpoint.previousSecret?.text), SQLBind(endpoint.previousSecretUntil),
+            SQLBind(endpoint.enabled), SQLBind(endpoint.disabledReason), SQLBind(endpoint.createdAt), SQLBind(endpoint.updatedAt),
+        ]
+    }
+
+    private static func endpoint(from row: any SQLRow) throws -> WebhookEndpoint {
+        let stored = try row.decode(column: "events", as: String.self)
+        guard let secret = WebhookSecret(text: try row.decode(column: "secret", as: String.self)) else {
+            throw FulfilmentDataBroken(detail: "unreadable webhook secret")
+        }
+        return WebhookEndpoint(
+            id: try row.decode(column: "id", as: UUID.self),
+            url: try row.decode(column: "url", as: String.self),
+            events: stored == "*" ? [] : Set(stored.split(separator: ",").compactMap { EventType(rawValue: String($0)) }),
+            description: try row.decode(column: "description", as: String.self),
+            secret: secret,
+            previousSecret: try row.decode(column: "previous_secret", as: String?.self).flatMap(WebhookSecret.init(text:)),
+            previousSecretUntil: try row.decode(column: "previous_secret_until", as: Date?.self),
+            enabled: try row.decode(column: "enabled", as: Bool.self),
+            disabledReason: try row.decode(column: "disabled_reason", as: String?.self),
+            createdAt: try row.decode(column: "created_at", as: Date.self),
+            updatedAt: try row.decode(column: "updated_at", as: Date.self)
+        )
+    }
+
+    // MARK: Fan-out and delivery
+
+    /// Turns undispatched outbox events, in outbox order, into one pending delivery per matching enabled endpoint, and
+    /// marks them dispatched, all in one transaction; returns how many events it handled. On PostgreSQL one instance
+    /// at a time does it (a transaction-scoped advisory lock; the others skip the round).
+    func fanOut(at now: Date, batch: Int = 500) async throws -> Int {
+        try await database.transaction { sql in
+            if database.engine == .postgres {
+                let locked = try await sql.raw("SELECT pg_try_advisory_xact_lock(7002) AS locked").first()?.decode(column: "locked", as: Bool.self)
+                guard locked == true else { return 0 }
+            }
+            let events = try await sql.select().columns("id", "topic").from("outbox").where("dispatched_at", .is, SQLLiteral.null)
+                .orderBy("seq").limit(batch).all()
+                .map { (id: try $0.decode(column: "id", as: UUID.self), topic: try $0.decode(column: "topic", as: String.self)) }
+            guard !events.isEmpty else { return 0 }
+            let endpoints = try await enabledEndpoints(on: sql)
+            var deliveries: [[any SQLExpression]] = []
+            for event in events {
+                guard let type = EventType(rawValue: event.topic) else { continue }
+                for endpoint in endpoints where endpoint.receives(type) {
+                    deliveries.append([
+                        SQLBind(UUID()), SQLBind(endpoint.id), SQLBind(event.id), SQLBind(type.rawValue), SQLBind(WebhookDelivery.Status.pending.rawValue),
+                        SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now),
+                    ])
+                }
+            }
+            for start in stride(from: 0, to: deliveries.count, by: 200) {
+                let insert = sql.insert(into: "webhook_deliveries")
+                    .columns("id", "endpoint_id", "event_id", "event_type", "status", "attempts", "next_attempt_at", "created_at")
+                for row in deliveries[start..<min(start + 200, deliveries.count)] { insert.values(row) }
+                try await insert.ignoringConflicts(with: ["endpoint_id", "event_id"]).run()
+            }
+            try await sql.update("outbox").set("dispatched_at", to: now).where("id", .in, events.map(\.id)).run()
+            return events.count
+        }
+    }
+
+    /// A delivery taken for sending, with the event it carries.
+    struct Claimed: Sendable {
+        let id: UUID
+        let eventID: UUID
+        let type: String
+        /// This attempt's number, from 1.
+        let attempt: Int
+        let payload: String
+        let eventCreatedAt: Date
+    }
+
+    /// Takes up to `limit` due deliveries of `endpoint`: counts the attempt and pushes `next_attempt_at` to
+    /// `leaseUntil`, so a delivery whose sender dies is due again then (at least once, never lost). One conditional
+    /// `UPDATE` (one writer at a time on SQLite); on PostgreSQL rows another instance is claiming are skipped, not waited for.
+    func claim(_ endpoint: UUID, limit: Int, at now: Date, leaseUntil: Date) async throws -> [Claimed] {
+        try await database.transaction { sql in
+            // PostgreSQL may run an `IN (… LIMIT n)` subquery more than once per UPDATE, taking more than n rows: the
+            // chosen rows are materialized first there.
+            let rows = try await sql.raw(database.engine == .postgres ? """
+                WITH picked AS MATERIALIZED (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
+                    AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
+                UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = \(bind: leaseUntil)
+                FROM picked WHERE d.id = picked.id
+                RETURNING d.id, d.event_id, d.event_type, d.attempts
+                """ : """
+                UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = \(bind: leaseUntil)
+                WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
+                    AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit))
+                RETURNING id, event_id, event_type, attempts
+                """).all()
+            guard !rows.isEmpty else { return [] }
+            let eventIDs = try rows.map { try $0.decode(column: "event_id", as: UUID.self) }
+            var events: [UUID: (payload: String, createdAt: Date)] = [:]
+            for row in try await sql.select().columns("id", "payload", "created_at").from("outbox").where("id", .in, eventIDs).all() {
+                events[try row.decode(column: "id", as: UUID.self)] = (
+                    try row.decode(column: "payload", as: String.self), try row.decode(column: "created_at", as: Date.self)
+                )
+            }
+            return try rows.compactMap { row in
+                let eventID = try row.decode(column: "event_id", as: UUID.self)
+                guard let event = events[eventID] else { return nil }
+                return Claimed(
+                    id: try row.decode(column: "id", as: UUID.self), eventID: eventID, type: try row.decode(column: "event_type", as: String.self),
+                    attempt: try row.decode(column: "attempts", as: Int.self), payload: event.payload, eventCreatedAt: event.createdAt
+                )
+            }
+        }
+    }
+
+    /// Records an attempt's outcome: delivered, retried at `nextAttempt`, or dead (no `nextAttempt`).
+    func record(_ delivery: UUID, delivered: Bool, statusCode: Int?, error: String?, nextAttempt: Date?, at now: Date) async throws {
+        try await database.transaction { sql in
+            let status: WebhookDelivery.Status = delivered ? .delivered : (nextAttempt == nil ? .dead : .pending)
+            try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
+                .set("last_status_code", to: statusCode).set("last_error", to: error.map { String($0.prefix(500)) })
+                .set("next_attempt_at", to: nextAttempt ?? now).set("delivered_at", to: delivered ? now : nil)
+                .where("id", .equal, delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue).run()
+        }
+    }
+
+    private static let deliveryColumns = [
+        "id", "endpoint_id", "event_id", "event_type", "status", "attempts", "last_status_code", "last_error", "next_attempt_at",
+        "delivered_at", "created_at",
+    ]
+
+    /// An endpoint's delivery log, newest first.
+    func deliveries(of endpoint: UUID, status: WebhookDelivery.Status?, page: PageRequest) async throws -> (deliveries: [WebhookDelivery], count: Int) {
+        try await database.read { sql in
+            func matching(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
+                query.where("endpoint_id", .equal, endpoint)
+                if let status { query.where("status", .equal, status.rawValue) }
+                return query
+            }
+            let count = try await matching(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_deliveries"))
+                .first()?.decode(column: "n", as: Int.self) ?? 0
+            let rows = try await matching(sql.select().columns(Self.deliveryColumns.map { SQLIdentifier($0) }).from("webhook_deliveries"))
+                .orderBy("created_at", .descending).orderBy("id", .descending).limit(page.limit).offset(page.offset).all()
+            return (try rows.map(Self.delivery(from:)), count)
+        }
+    }
+
+    func delivery(_ id: UUID, of endpoint: UUID) async throws -> WebhookDelivery? {
+        try await database.read { sql in
+            try await sql.select().columns(Self.deliveryColumns.map { SQLIdentifier($0) }).from("webhook_deliveries")
+                .where("id", .equal, id).where("endpoint_id", .equal, endpoint).first().map(Self.delivery(from:))
+        }
+    }
+
+    /// Queues a dead delivery again with a fresh retry schedule; false when it is not dead.
+    func retry(_ id: UUID, of endpoint: UUID, at now: Date) async throws -> Bool {
+        try await database.transaction { sql in
+            try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.pending.rawValue)
+                .set("attempts", to: 0).set("next_attempt_at", to: now)
+                .where("id", .equal, id).where("endpoint_id", .equal, endpoint).where("status", .equal, WebhookDelivery.Status.dead.rawValue)
+                .returning("id").all().count == 1
+        }
+    }
+
+    /// When the oldest event still waiting for an enabled endpoint was queued, counting events not yet fanned out.
+    func oldestPending() async throws -> Date? {
+        try await database.read { sql in
+            let delivery = try await sql.raw("""
+                SELECT MIN(d.created_at) AS oldest FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                WHERE d.status = 'pending' AND e.enabled = \(bind: true)
+                """).first()?.decode(column: "oldest", as: Date?.self)
+            let event = try await sql.select().column(SQLFunction("min", args: SQLColumn("created_at")), as: "oldest").from("outbox")
+                .where("dispatched_at", .is, SQLLiteral.null).first()?.decode(column: "oldest", as: Date?.self)
+            return [delivery, event].compactMap { $0 }.min()
+        }
+    }
+
+    private static func delivery(from row: any SQLRow) throws -> WebhookDelivery {
+        guard let status = WebhookDelivery.Status(rawValue: try row.decode(column: "status", as: String.self)) else {
+            throw FulfilmentDataBroken(detail: "unknown delivery status")
+        }
+        return WebhookDelivery(
+            id: try row.decode(column: "id", as: UUID.self), endpoint: try row.decode(column: "endpoint_id", as: UUID.self),
+            eventID: try row.decode(column: "event_id", as: UUID.self), type: try row.decode(column: "event_type", as: String.self),
+            status: status, attempts: try row.decode(column: "attempts", as: Int.self),
+            lastStatusCode: try row.decode(column: "last_status_code", as: Int?.self),
+            lastError: try row.decode(column: "last_error", as: String?.self),
+            nextAttemptAt: try row.decode(column: "next_attempt_at", as: Date?.self),
+            deliveredAt: try row.decode(column: "delivered_at", as: Date?.self),
+            createdAt: try row.decode(column: "created_at", as: Date.self)
+        )
+    }
+}
+
+/// A fulfilment row the code cannot read (a bad secret or status); logged as a `500`, never shown.
+struct FulfilmentDataBroken: Error, CustomStringConvertible {
+    let detail: String
+    var description: String { "fulfilment data broken: \(detail)" }
+}

@@ -1,0 +1,21 @@
+import Foundation
+import SQLKit
+
+/// The kinds of event the shop publishes; webhook endpoints subscribe to some of them, or to all (`*`).
+enum EventType: String, CaseIterable, Codable, Sendable {
+    case orderConfirmed = "order.confirmed"
+    case orderCancelled = "order.cancelled"
+    case orderFulfilled = "order.fulfilled"
+}
+
+/// The transactional outbox: an event is written in the transaction of the change it describes, so it exists
+/// exactly when the change does and is never lost; the delivery worker later fans it out to webhook endpoints.
+struct Outbox: Sendable {
+    /// Records `event` with `data` (the event's JSON payload) on the caller's transaction.
+    func record(_ event: EventType, data: some Encodable, at now: Date, on sql: any SQLDatabase) async throws {
+        let payload = String(decoding: try JSONCoding.encoder.encode(data), as: UTF8.self)
+        try await sql.insert(into: "outbox").columns("id", "topic", "payload", "created_at", "attempts")
+            .values(SQLBind(UUID()), SQLBind(event.rawValue), SQLBind(payload), SQLBind(now), SQLLiteral.numeric("0"))
+            .run()
+    }
+}

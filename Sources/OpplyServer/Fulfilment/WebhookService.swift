@@ -1,0 +1,125 @@
+import Crypto
+import Foundation
+
+/// The webhook rules for staff: endpoints (validated URL, subscribed events, a secret shown once, rotation with a
+/// 24-hour overlap), the delivery log and re-queueing dead deliveries.
+struct WebhookService: Sendable {
+    let store: FulfilmentStore
+    let guardrail: WebhookURLGuard
+    let clock: WallClock
+    /// How long the previous secret still signs deliveries after a rotation, so receivers can switch over.
+    var rotationOverlap: TimeInterval = 86_400
+
+    struct NewEndpoint: Decodable, Sendable {
+        let url: String
+        let events: [String]
+        let description: String?
+    }
+
+    struct Changes: Decodable, Sendable {
+        let url: String?
+        let events: [String]?
+        let description: String?
+        let enabled: Bool?
+    }
+
+    func create(_ input: NewEndpoint) async throws -> WebhookEndpoint {
+        let url = try await guardrail.check(input.url, field: "url")
+        let events = try Self.events(input.events)
+        let description = try Self.description(input.description)
+        let now = clock.now
+        let endpoint = WebhookEndpoint(
+            id: UUID(), url: url, events: events, description: description, secret: .random(), enabled: true, createdAt: now, updatedAt: now
+        )
+        try await store.insert(endpoint)
+        return endpoint
+    }
+
+    func endpoint(_ id: UUID) async throws -> WebhookEndpoint {
+        guard let endpoint = try await store.endpoint(id) else { throw AppError.notFound }
+        return endpoint
+    }
+
+    func endpoints(page: PageRequest) async throws -> (endpoints: [WebhookEndpoint], count: Int) {
+        try await store.endpoints(page: page)
+    }
+
+    func update(_ id: UUID, with changes: Changes) async throws -> WebhookEndpoint {
+        var endpoint = try await endpoint(id)
+        if let url = changes.url { endpoint.url = try await guardrail.check(url, field: "url") }
+        if let events = changes.events { endpoint.events = try Self.events(events) }
+        if let description = changes.description { endpoint.description = try Self.description(description) }
+        if let enabled = changes.enabled {
+            endpoint.enabled = enabled
+            endpoint.disabledReason = enabled ? nil : "disabled by staff"
+        }
+        endpoint.updatedAt = clock.now
+        try await store.update(endpoint)
+        return endpoint
+    }
+
+    func delete(_ id: UUID) async throws {
+        guard try await store.delete(id) else { throw AppError.notFound }
+    }
+
+    /// A new secret; the old one keeps signing (as a second signature) for `rotationOverlap`.
+    func rotateSecret(_ id: UUID) async throws -> WebhookEndpoint {
+        var endpoint = try await endpoint(id)
+        let now = clock.now
+        endpoint.previousSecret = endpoint.secret
+        endpoint.previousSecretUntil = now + rotationOverlap
+        endpoint.secret = .random()
+        endpoint.updatedAt = now
+        try await store.update(endpoint)
+        return endpoint
+    }
+
+    func deliveries(of endpoint: UUID, status: WebhookDelivery.Status?, page: PageRequest) async throws -> (deliveries: [WebhookDelivery], count: Int) {
+        _ = try await self.endpoint(endpoint)
+        return try await store.deliveries(of: endpoint, status: status, page: page)
+    }
+
+    /// Re-queues a dead delivery; one still pending or already delivered is `409`.
+    func retry(_ delivery: UUID, of endpoint: UUID) async throws -> WebhookDelivery {
+        guard try await store.delivery(delivery, of: endpoint) != nil else { throw AppError.notFound }
+        guard try await store.retry(delivery, of: endpoint, at: clock.now) else {
+            throw AppError.conflict(code: "delivery_not_dead", "Only a dead delivery can be retried.")
+        }
+        guard let queued = try await store.delivery(delivery, of: endpoint) else { throw AppError.notFound }
+        return queued
+    }
+
+    /// The endpoint `WEBHOOK_URL` and `WEBHOOK_SECRET` configure, receiving every event; its id is derived from the URL,
+    /// so every instance ensures the same one. The operator chose the URL: it is not checked against private hosts.
+    func ensureConfigured(url: String, secret: WebhookSecret) async throws {
+        let digest = Array(SHA256.hash(data: Data("WEBHOOK_URL \(url)".utf8)))
+        let id = UUID(uuid: (digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+                             digest[8], digest[9], digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]))
+        let now = clock.now
+        try await store.ensure(WebhookEndpoint(
+            id: id, url: url, events: [], description: "WEBHOOK_URL", secret: secret, enabled: true, createdAt: now, updatedAt: now
+        ))
+    }
+
+    /// `["*"]` is every event (stored as the empty set); otherwise known event types, at least one.
+    static func events(_ names: [String]) throws -> Set<EventType> {
+        guard !names.isEmpty else { throw AppError.validation(field: "events", "List at least one event, or \"*\" for all.") }
+        if names == ["*"] { return [] }
+        var events: Set<EventType> = []
+        var problems: [FieldProblem] = []
+        for (index, name) in names.enumerated() {
+            if let event = EventType(rawValue: name) { events.insert(event) } else {
+                let known = EventType.allCases.map(\.rawValue).joined(separator: ", ")
+                problems.append(FieldProblem("events[\(index)]", "Unknown event; expected one of \(known), or \"*\" alone."))
+            }
+        }
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+        return events
+    }
+
+    static func description(_ text: String?) throws -> String {
+        let text = text ?? ""
+        guard text.count <= 500 else { throw AppError.validation(field: "description", "At most 500 characters.") }
+        return text
+    }
+}
