@@ -2,6 +2,8 @@
 # Load benchmarks against a release build on SQLite, on 127.0.0.1 only, bounded in time.
 #
 #   Benchmarks/run.sh orders    # 10,000 products, 32 clients placing orders for 30 s; then `opply check`
+#   Benchmarks/run.sh orders-webhook  # the orders run twice in one run: without, then with a webhook endpoint
+#                               # (a local receiver counting deliveries); ratio, lost deliveries, oldest-pending age
 #   Benchmarks/run.sh catalog   # seeds 100,000 products (timed); the big list query uncached vs cached
 #   Benchmarks/run.sh crash     # ROUNDS (default 3) of: order load, SIGKILL the server, restart, check that
 #                               # every acknowledged order/cancel survived and in-flight retries made one order
@@ -81,6 +83,48 @@ orders)
   echo "== opply check"
   "$bin" check
   ;;
+orders-webhook)
+  prepare_shop "${PRODUCTS:-10000}"
+  echo "== orders without a webhook endpoint: $clients connections, $duration"
+  TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
+    | tee "$work/plain.txt" | grep -E "orders_created|orders_per_second"
+  sleep 3  # the worker marks the outbox dispatched (no endpoint yet)
+  stop_server
+  receiver_port=$((port + 1))
+  python3 scripts/webhook-receiver.py --port "$receiver_port" --quiet &
+  receiver_pid=$!
+  export WEBHOOK_URL="http://127.0.0.1:$receiver_port/hook" WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
+  start_server
+  echo "== orders with one webhook endpoint (WEBHOOK_URL, a local receiver): $clients connections, $duration"
+  ( while sleep 1; do curl -fsS "$base/metrics" | grep '^opply_webhook_oldest_pending_seconds ' | cut -d' ' -f2; done ) >"$work/ages" &
+  sampler_pid=$!
+  TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
+    | tee "$work/hooked.txt" | grep -E "orders_created|orders_per_second"
+  for _ in $(seq 1 120); do  # until the receiver has everything, at most 2 minutes
+    sleep 1
+    age=$(curl -fsS "$base/metrics" | grep '^opply_webhook_oldest_pending_seconds ' | cut -d' ' -f2)
+    [[ $age == 0 || $age == 0.0 ]] && break
+  done
+  kill "$sampler_pid" 2>/dev/null || true
+  created=$(grep -o 'orders_created=[0-9]*' "$work/hooked.txt" | cut -d= -f2)
+  received=$(curl -fsS "http://127.0.0.1:$receiver_port/count")
+  unique=$(echo "$received" | json '["unique"]')
+  python3 - "$work/plain.txt" "$work/hooked.txt" "$work/ages" "$created" "$unique" "$received" <<'PY'
+import re, sys
+rate = lambda path: float(re.search(r"orders_per_second=([0-9.]+)", open(path).read()).group(1))
+plain, hooked = rate(sys.argv[1]), rate(sys.argv[2])
+ages = [float(line) for line in open(sys.argv[3]) if line.strip()]
+print(f"== orders/s without {plain:.1f}, with a webhook {hooked:.1f}: {hooked / plain:.1%} "
+      f"(target >= 90 %); oldest pending delivery during the run: max {max(ages, default=0):.1f} s")
+print(f"== orders placed with the endpoint {sys.argv[4]}, distinct events received {sys.argv[5]}: "
+      f"{int(sys.argv[4]) - int(sys.argv[5])} lost; receiver {sys.argv[6]}")
+PY
+  kill "$receiver_pid" 2>/dev/null || true
+  stop_server
+  echo "== opply check"
+  "$bin" check
+  [[ $created == "$unique" ]]
+  ;;
 catalog)
   products=${PRODUCTS:-100000}
   echo "== seeding $products products"
@@ -119,5 +163,5 @@ crash)
   exit $failed
   ;;
 *)
-  echo "usage: $0 orders|catalog|crash" >&2; exit 2 ;;
+  echo "usage: $0 orders|orders-webhook|catalog|crash" >&2; exit 2 ;;
 esac

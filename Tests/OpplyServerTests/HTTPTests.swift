@@ -118,6 +118,16 @@ import Testing
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["PORT": "eighty"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["DATABASE_URL": "mysql://x"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["CART_TTL": "-5"]) }
+        #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_URL": "https://hooks.example.com/opply"]) }
+        #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_URL": "https://x.example", "WEBHOOK_SECRET": "short"]) }
+        #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_RETRY_SCHEDULE": "5,soon"]) }
+        #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_ALLOW_PRIVATE": "maybe"]) }
+        let hooked = try? AppConfig.fromEnvironment([
+            "WEBHOOK_URL": "https://hooks.example.com/opply", "WEBHOOK_SECRET": "whsec_" + Data(count: 32).base64EncodedString(),
+            "WEBHOOK_RETRY_SCHEDULE": "1, 60,3600", "WEBHOOK_ALLOW_HTTP": "true",
+        ])
+        #expect(hooked?.webhookRetrySchedule == [.seconds(1), .seconds(60), .seconds(3600)])
+        #expect(hooked?.webhookAllowHTTP == true && hooked?.webhookAllowPrivate == false)
         do {
             _ = try AppConfig.fromEnvironment(["CART_TTL": "soon"])
         } catch {

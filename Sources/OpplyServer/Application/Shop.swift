@@ -114,7 +114,7 @@ public struct Shop: Sendable {
             DeliveryWorker(
                 store: webhooks.store, guardrail: webhooks.guardrail, clock: clock, metrics: metrics, logger: logger,
                 schedule: config.webhookRetrySchedule, timeout: config.webhookTimeout,
-                interval: min(config.backgroundInterval, .seconds(1))
+                interval: min(config.backgroundInterval, .seconds(1)), trusted: config.webhookURL.map(WebhookService.configuredID(url:))
             ),
             Janitor(every: config.backgroundInterval, logger: logger) { [cart] in
                 try await cart.sweep()

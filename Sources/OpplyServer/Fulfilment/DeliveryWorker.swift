@@ -22,6 +22,8 @@ struct DeliveryWorker: Service {
     var timeout: Duration = .seconds(10)
     var interval: Duration = .seconds(1)
     var concurrency = 32
+    /// The endpoint `WEBHOOK_URL` configures: the operator chose it, so it is not checked against private hosts.
+    var trusted: UUID?
     var perEndpoint = 8
 
     /// How long a claimed delivery is held for its sender: past it, another round (on any instance) sends it again.
@@ -77,7 +79,7 @@ struct DeliveryWorker: Service {
         let body = Self.body(of: delivery)
         var statusCode: Int?
         var failure: String?
-        if let host = URLComponents(string: endpoint.url)?.host, let refusal = await guardrail.refusal(host: host) {
+        if endpoint.id != trusted, let host = URLComponents(string: endpoint.url)?.host, let refusal = await guardrail.refusal(host: host) {
             failure = refusal
         } else {
             var request = HTTPClientRequest(url: endpoint.url)

@@ -92,13 +92,17 @@ struct WebhookService: Sendable {
     /// The endpoint `WEBHOOK_URL` and `WEBHOOK_SECRET` configure, receiving every event; its id is derived from the URL,
     /// so every instance ensures the same one. The operator chose the URL: it is not checked against private hosts.
     func ensureConfigured(url: String, secret: WebhookSecret) async throws {
-        let digest = Array(SHA256.hash(data: Data("WEBHOOK_URL \(url)".utf8)))
-        let id = UUID(uuid: (digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-                             digest[8], digest[9], digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]))
         let now = clock.now
         try await store.ensure(WebhookEndpoint(
-            id: id, url: url, events: [], description: "WEBHOOK_URL", secret: secret, enabled: true, createdAt: now, updatedAt: now
+            id: Self.configuredID(url: url), url: url, events: [], description: "WEBHOOK_URL", secret: secret, enabled: true, createdAt: now, updatedAt: now
         ))
+    }
+
+    /// The id of the endpoint `WEBHOOK_URL` configures: derived from the URL, the same on every instance.
+    static func configuredID(url: String) -> UUID {
+        let digest = Array(SHA256.hash(data: Data("WEBHOOK_URL \(url)".utf8)))
+        return UUID(uuid: (digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+                           digest[8], digest[9], digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]))
     }
 
     /// `["*"]` is every event (stored as the empty set); otherwise known event types, at least one.

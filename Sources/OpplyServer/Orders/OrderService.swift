@@ -88,21 +88,18 @@ struct OrderService: Sendable {
         return order
     }
 
-    /// Cancels a confirmed order and returns its stock, exactly once even when cancels and fulfilment race: the
-    /// status change is one conditional `UPDATE`, and only its winner puts stock back. `customer` limits it to their
-    /// own order; nil is a staff cancel, with its `reason` kept.
+    /// Cancels a confirmed order and returns its stock, exactly once even when cancels and fulfilment race: only the
+    /// winner of the status change puts stock back. `customer` limits it to their own order; nil is a staff cancel,
+    /// with its `reason` kept.
     func cancel(_ id: UUID, customer: UUID?, reason: String? = nil) async throws -> Order {
         try await store.database.transaction { sql in
-            let now = clock.now
-            guard try await store.transition(id, customer: customer, from: .confirmed, to: .cancelled, at: now, reason: reason, on: sql) else {
-                guard let order = try await store.order(id, customer: customer, on: sql) else { throw AppError.notFound }
-                throw AppError.conflict(code: "order_not_cancellable", "This order is \(order.status.rawValue) and can no longer be cancelled.")
+            let order = try await leaveConfirmed(id, customer: customer, for: .cancelled, reason: reason, on: sql) {
+                AppError.conflict(code: "order_not_cancellable", "This order is \($0.rawValue) and can no longer be cancelled.")
             }
-            guard let order = try await store.order(id, customer: customer, on: sql) else { throw AppError.notFound }
             for item in order.items.sorted(by: { $0.product.uuidString < $1.product.uuidString }) {
                 try await inventory.putBack(item.product, item.quantity, on: sql)
             }
-            try await outbox.record(.orderCancelled, data: order, at: now, on: sql)
+            try await outbox.record(.orderCancelled, data: order, at: order.updatedAt, on: sql)
             return order
         }
     }
@@ -110,15 +107,25 @@ struct OrderService: Sendable {
     /// Marks a confirmed order fulfilled (staff); a cancelled or already fulfilled one is `409`.
     func fulfil(_ id: UUID, note: String?) async throws -> Order {
         try await store.database.transaction { sql in
-            let now = clock.now
-            guard try await store.transition(id, customer: nil, from: .confirmed, to: .fulfilled, at: now, note: note, on: sql) else {
-                guard let order = try await store.order(id, customer: nil, on: sql) else { throw AppError.notFound }
-                throw AppError.conflict(code: "order_not_fulfillable", "This order is \(order.status.rawValue) and cannot be fulfilled.")
+            let order = try await leaveConfirmed(id, customer: nil, for: .fulfilled, note: note, on: sql) {
+                AppError.conflict(code: "order_not_fulfillable", "This order is \($0.rawValue) and cannot be fulfilled.")
             }
-            guard let order = try await store.order(id, customer: nil, on: sql) else { throw AppError.notFound }
-            try await outbox.record(.orderFulfilled, data: order, at: now, on: sql)
+            try await outbox.record(.orderFulfilled, data: order, at: order.updatedAt, on: sql)
             return order
         }
+    }
+
+    /// Moves a confirmed order to `status` with one conditional `UPDATE`, so of racing changes exactly one wins, and
+    /// returns it; `404` when there is no such order (of this customer), `refusal(current status)` when it has left
+    /// `confirmed` already.
+    private func leaveConfirmed(
+        _ id: UUID, customer: UUID?, for status: Order.Status, note: String? = nil, reason: String? = nil, on sql: any SQLDatabase,
+        refusal: (Order.Status) -> AppError
+    ) async throws -> Order {
+        let moved = try await store.transition(id, customer: customer, from: .confirmed, to: status, at: clock.now, note: note, reason: reason, on: sql)
+        guard let order = try await store.order(id, customer: customer, on: sql) else { throw AppError.notFound }
+        guard moved else { throw refusal(order.status) }
+        return order
     }
 
     /// One order; only the customer's own when `customer` is given (someone else's is `404`).
