@@ -88,7 +88,14 @@ orders-webhook)
   echo "== orders without a webhook endpoint: $clients connections, $duration"
   TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
     | tee "$work/plain.txt" | grep -E "orders_created|orders_per_second"
-  sleep 3  # the worker marks the outbox dispatched (no endpoint yet)
+  drained() {  # until nothing waits in the outbox or for an endpoint, at most 2 minutes
+    for _ in $(seq 1 120); do
+      age=$(curl -fsS "$base/metrics" | grep '^opply_webhook_oldest_pending_seconds ' | cut -d' ' -f2)
+      [[ $age == 0 || $age == 0.0 ]] && return
+      sleep 1
+    done
+  }
+  drained  # the worker marks the outbox dispatched (no endpoint yet), so the endpoint gets only what follows
   stop_server
   receiver_port=$((port + 1))
   python3 scripts/webhook-receiver.py --port "$receiver_port" --quiet &
@@ -100,11 +107,7 @@ orders-webhook)
   sampler_pid=$!
   TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
     | tee "$work/hooked.txt" | grep -E "orders_created|orders_per_second"
-  for _ in $(seq 1 120); do  # until the receiver has everything, at most 2 minutes
-    sleep 1
-    age=$(curl -fsS "$base/metrics" | grep '^opply_webhook_oldest_pending_seconds ' | cut -d' ' -f2)
-    [[ $age == 0 || $age == 0.0 ]] && break
-  done
+  drained
   kill "$sampler_pid" 2>/dev/null || true
   created=$(grep -o 'orders_created=[0-9]*' "$work/hooked.txt" | cut -d= -f2)
   received=$(curl -fsS "http://127.0.0.1:$receiver_port/count")

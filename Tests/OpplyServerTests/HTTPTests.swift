@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 @testable import OpplyServer
@@ -109,6 +110,42 @@ import Testing
             let reply = try await client.send(.get, "/health/ready")
             #expect(reply.status == .serviceUnavailable)
             #expect(reply.headers[.contentType] == "application/problem+json")
+        }
+    }
+
+    @Test func everyBodyThatIsNotJSONIs415AndChangesNothing() async throws {
+        try await withShop(.sqlite) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let staffID = try #require(try await client.send(.get, "/api/identity/me/", token: staff).json["id"] as? String)
+            let product = try await client.createProduct("Plain", quantity: 5, staff: staff)
+            let any = UUID().uuidString.lowercased()
+            let routes: [(HTTPRequest.Method, String)] = [
+                (.post, "/api/identity/register/"), (.post, "/api/identity/token/"), (.post, "/api/identity/token/refresh/"),
+                (.post, "/api/identity/token/verify/"), (.post, "/api/identity/logout/"), (.patch, "/api/identity/customers/\(staffID)/"),
+                (.post, "/api/catalog/products/"), (.patch, "/api/catalog/products/\(product)/"), (.post, "/api/catalog/products/\(product)/inventory/"),
+                (.patch, "/api/catalog/categories/coffee/"), (.post, "/api/cart/items/"), (.patch, "/api/cart/items/\(product)/"),
+                (.post, "/api/cart/checkout/"), (.post, "/api/orders/orders/"), (.post, "/api/admin/orders/\(any)/fulfil/"),
+                (.post, "/api/admin/orders/\(any)/cancel/"), (.post, "/api/admin/webhooks/"), (.patch, "/api/admin/webhooks/\(any)/"),
+            ]
+            let body = ByteBuffer(string: #"{"username":"x","password":"y","quantity":1,"product":"\#(product)","order_items":[]}"#)
+            for (method, path) in routes {
+                for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", nil] as [String?] {
+                    var headers: HTTPFields = [.authorization: "Bearer \(staff)"]
+                    if let type { headers[.contentType] = type }
+                    let status = try await client.execute(uri: path, method: method, headers: headers, body: body) { $0.status }
+                    #expect(status == .unsupportedMediaType, "\(method) \(path) as \(type ?? "no type")")
+                }
+            }
+            let problem = try await client.execute(uri: "/api/identity/token/", method: .post, headers: [.contentType: "text/plain"], body: body) { $0 }
+            #expect(problem.headers[.contentType] == "application/problem+json")
+            #expect(String(buffer: problem.body).contains("unsupported_media_type"))
+            #expect(try await client.quantity(of: product) == 5)
+            for type in ["application/json; charset=utf-8", "application/merge-patch+json", "APPLICATION/JSON"] {
+                let status = try await client.execute(uri: "/api/catalog/products/\(product)/", method: .patch,
+                                                      headers: [.authorization: "Bearer \(staff)", .contentType: type],
+                                                      body: ByteBuffer(string: #"{"name":"Plain 2"}"#)) { $0.status }
+                #expect(status == .ok, "\(type)")
+            }
         }
     }
 

@@ -21,10 +21,10 @@ struct DeliveryWorker: Service {
     var schedule: [Duration]
     var timeout: Duration = .seconds(10)
     var interval: Duration = .seconds(1)
-    var concurrency = 32
+    var concurrency = 64
     /// The endpoint `WEBHOOK_URL` configures: the operator chose it, so it is not checked against private hosts.
     var trusted: UUID?
-    var perEndpoint = 8
+    var perEndpoint = 16
 
     /// How long a claimed delivery is held for its sender: past it, another round (on any instance) sends it again.
     var lease: Duration { timeout * 3 }
@@ -36,10 +36,19 @@ struct DeliveryWorker: Service {
         let sending = Sending()
         await withDiscardingTaskGroup { group in
             var measured = ContinuousClock.now - .seconds(1)
+            var fannedOut = ContinuousClock.now - .seconds(1)
+            var backlog = false
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var busy = false
                 do {
-                    busy = try await store.fanOut(at: clock.now) > 0
+                    // New events are fanned out at most ten times a second while sends keep the loop busy (each round
+                    // is a write transaction), at once when the last round left more than a batch behind.
+                    if backlog || ContinuousClock.now - fannedOut >= .milliseconds(100) {
+                        fannedOut = ContinuousClock.now
+                        let fanned = try await store.fanOut(at: clock.now, batch: 500)
+                        backlog = fanned == 500
+                        busy = fanned > 0
+                    }
                     for endpoint in try await store.enabledEndpoints() {
                         let free = sending.free(for: endpoint.id, total: concurrency, perEndpoint: perEndpoint)
                         guard free > 0 else {
@@ -66,7 +75,7 @@ struct DeliveryWorker: Service {
                     logger.warning("Webhook delivery round failed; will retry", metadata: ["error": "\(error)"])
                 }
                 // While there is work, come back soon for what the finished sends made room for; idle, poll calmly.
-                let pause = busy ? .milliseconds(20) : interval
+                let pause = busy ? .milliseconds(10) : interval
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }
         }

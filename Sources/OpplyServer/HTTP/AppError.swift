@@ -56,6 +56,9 @@ public struct AppError: Error, HTTPResponseError, Sendable {
         return error
     }
     public static let payloadTooLarge = AppError(.contentTooLarge, code: "payload_too_large", title: "Payload too large", detail: "Request bodies are limited to 1 MiB.")
+    public static let unsupportedMediaType = AppError(
+        .unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",
+        detail: "Request bodies must be JSON: send Content-Type: application/json.")
     public static let internalError = AppError(.internalServerError, code: "internal_error", title: "Internal server error", detail: "Something went wrong on our side; it has been logged.")
 
     /// Maps Hummingbird's own errors (unknown route, unsupported method, body too large) onto problems.

@@ -23,16 +23,26 @@ enum JSONCoding {
 
     static let maxBodySize = 1 << 20
 
-    /// The request body, up to 1 MiB (`413` past that; `400` when its framing is broken, such as a bad chunk).
+    /// The request body, up to 1 MiB (`413` past that; `400` when its framing is broken, such as a bad chunk). A body
+    /// must be sent as JSON (`415` otherwise), which also keeps cross-site HTML forms from posting to the API.
     static func body(of request: Request) async throws -> ByteBuffer {
+        let body: ByteBuffer
         do {
             var request = request
-            return try await request.collectBody(upTo: maxBodySize)
+            body = try await request.collectBody(upTo: maxBodySize)
         } catch is NIOTooManyBytesError {
             throw AppError.payloadTooLarge
         } catch {
             throw AppError.validation(field: "body", "The request body could not be read.")
         }
+        guard body.readableBytes == 0 || isJSON(request.headers[.contentType]) else { throw AppError.unsupportedMediaType }
+        return body
+    }
+
+    /// `application/json` or `application/<anything>+json`, with any parameters (such as `charset`).
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
     }
 
     /// Decodes a JSON request body, answering `413` past 1 MiB and `400` naming the field on any decoding problem.
