@@ -120,13 +120,15 @@ ages = [float(line) for line in open(sys.argv[3]) if line.strip()]
 print(f"== orders/s without {plain:.1f}, with a webhook {hooked:.1f}: {hooked / plain:.1%} "
       f"(target >= 90 %); oldest pending delivery during the run: max {max(ages, default=0):.1f} s")
 print(f"== orders placed with the endpoint {sys.argv[4]}, distinct events received {sys.argv[5]}: "
-      f"{int(sys.argv[4]) - int(sys.argv[5])} lost; receiver {sys.argv[6]}")
+      f"none lost when the second is at least the first (it may exceed it by the orders in flight when wrk stopped, "
+      f"at most one per connection); receiver {sys.argv[6]}")
 PY
   kill "$receiver_pid" 2>/dev/null || true
   stop_server
   echo "== opply check"
   "$bin" check
-  [[ $created == "$unique" ]]
+  # wrk stops with up to one request per connection in flight: those orders are placed but not counted by wrk.
+  (( unique >= created && unique <= created + clients ))
   ;;
 catalog)
   products=${PRODUCTS:-100000}
