@@ -441,10 +441,13 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
                 config.webhookURL = url  // on 127.0.0.1, yet delivered: the operator chose it
                 config.webhookSecret = secret
             }) { client, shop in
-                // A second start ensures the same endpoint rather than adding one.
+                // A second instance's worker ensures the same endpoint rather than adding one.
                 let again = try await Shop.open(shop.config, logger: shop.logger)
-                await again.close()
+                try await buildApplication(shop: again).test(.router) { _ in try await Task.sleep(for: .milliseconds(500)) }
                 let staff = try await shop.staffToken(client)
+                #expect(try await eventually {
+                    try await client.send(.get, "/api/admin/webhooks/", token: staff).json["count"] as? Int == 1
+                })
                 let endpoints = try await client.send(.get, "/api/admin/webhooks/", token: staff)
                 #expect(endpoints.json["count"] as? Int == 1)
                 #expect(endpoints.list.first?["events"] as? [String] == ["*"])

@@ -37,11 +37,7 @@ public struct Shop: Sendable {
                 replica = ReplicaRouter(
                     primary: database, replica: store, timeout: config.replicaTimeout, rest: config.replicaRest, metrics: metrics, logger: logger)
             }
-            let shop = try await Shop(config: config, database: database, replica: replica, metrics: metrics, clock: clock, logger: logger)
-            if let url = config.webhookURL, let secret = config.webhookSecret.flatMap(WebhookSecret.init(text:)) {
-                try await shop.webhooks.ensureConfigured(url: url, secret: secret)
-            }
-            return shop
+            return try await Shop(config: config, database: database, replica: replica, metrics: metrics, clock: clock, logger: logger)
         } catch {
             await replica?.replica.close()
             await database.close()
@@ -103,6 +99,12 @@ public struct Shop: Sendable {
         }
     }
 
+    /// The endpoint `WEBHOOK_URL` and `WEBHOOK_SECRET` configure, if they do.
+    private var configuredWebhook: WebhookEndpoint? {
+        guard let url = config.webhookURL, let secret = config.webhookSecret.flatMap(WebhookSecret.init(text:)) else { return nil }
+        return webhooks.configuredEndpoint(url: url, secret: secret)
+    }
+
     /// The background services of this instance; the database closes last.
     var services: [any Service] {
         var services: [any Service] = [DatabaseService(database: database)]
@@ -114,7 +116,7 @@ public struct Shop: Sendable {
             DeliveryWorker(
                 store: webhooks.store, guardrail: webhooks.guardrail, clock: clock, metrics: metrics, logger: logger,
                 schedule: config.webhookRetrySchedule, timeout: config.webhookTimeout,
-                interval: min(config.backgroundInterval, .seconds(1)), trusted: config.webhookURL.map(WebhookService.configuredID(url:))
+                interval: min(config.backgroundInterval, .seconds(1)), configured: configuredWebhook
             ),
             Janitor(every: config.backgroundInterval, logger: logger) { [cart] in
                 try await cart.sweep()

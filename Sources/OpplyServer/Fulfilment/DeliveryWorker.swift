@@ -22,8 +22,9 @@ struct DeliveryWorker: Service {
     var timeout: Duration = .seconds(10)
     var interval: Duration = .seconds(1)
     var concurrency = 64
-    /// The endpoint `WEBHOOK_URL` configures: the operator chose it, so it is not checked against private hosts.
-    var trusted: UUID?
+    /// The endpoint `WEBHOOK_URL` configures, ensured when the worker starts (so CLI tools never write it); the operator
+    /// chose it, so it is not checked against private hosts.
+    var configured: WebhookEndpoint?
     var perEndpoint = 16
 
     /// How long a claimed delivery is held for its sender: past it, another round (on any instance) sends it again.
@@ -38,9 +39,14 @@ struct DeliveryWorker: Service {
             var measured = ContinuousClock.now - .seconds(1)
             var fannedOut = ContinuousClock.now - .seconds(1)
             var backlog = false
+            var ensured = configured == nil
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var busy = false
                 do {
+                    if let configured, !ensured {
+                        try await store.ensure(configured)
+                        ensured = true
+                    }
                     // New events are fanned out at most ten times a second while sends keep the loop busy (each round
                     // is a write transaction), at once when the last round left more than a batch behind.
                     if backlog || ContinuousClock.now - fannedOut >= .milliseconds(100) {
@@ -88,7 +94,7 @@ struct DeliveryWorker: Service {
         let body = Self.body(of: delivery)
         var statusCode: Int?
         var failure: String?
-        if endpoint.id != trusted, let host = URLComponents(string: endpoint.url)?.host, let refusal = await guardrail.refusal(host: host) {
+        if endpoint.id != configured?.id, let host = URLComponents(string: endpoint.url)?.host, let refusal = await guardrail.refusal(host: host) {
             failure = refusal
         } else {
             var request = HTTPClientRequest(url: endpoint.url)

@@ -90,12 +90,14 @@ struct WebhookService: Sendable {
     }
 
     /// The endpoint `WEBHOOK_URL` and `WEBHOOK_SECRET` configure, receiving every event; its id is derived from the URL,
-    /// so every instance ensures the same one. The operator chose the URL: it is not checked against private hosts.
-    func ensureConfigured(url: String, secret: WebhookSecret) async throws {
+    /// so every instance's delivery worker ensures the same one. The operator chose the URL: it is not checked against
+    /// private hosts.
+    func configuredEndpoint(url: String, secret: WebhookSecret) -> WebhookEndpoint {
         let now = clock.now
-        try await store.ensure(WebhookEndpoint(
-            id: Self.configuredID(url: url), url: url, events: [], description: "WEBHOOK_URL", secret: secret, enabled: true, createdAt: now, updatedAt: now
-        ))
+        return WebhookEndpoint(
+            id: Self.configuredID(url: url), url: url, events: [], description: "WEBHOOK_URL", secret: secret, enabled: true,
+            createdAt: now, updatedAt: now
+        )
     }
 
     /// The id of the endpoint `WEBHOOK_URL` configures: derived from the URL, the same on every instance.
