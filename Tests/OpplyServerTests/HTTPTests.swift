@@ -106,6 +106,11 @@ import Testing
     @Test func readinessFailsWhenTheDatabaseIsGone() async throws {
         try await withShop(.sqlite) { client, shop in
             await shop.database.close()
+            // The background probe notices within a second or two; a slow machine gets more.
+            let unready = try await eventually(within: .seconds(10)) {
+                try await client.send(.get, "/health/ready").status == .serviceUnavailable
+            }
+            #expect(unready)
             let reply = try await client.send(.get, "/health/ready")
             #expect(reply.status == .serviceUnavailable)
             #expect(reply.headers[.contentType] == "application/problem+json")
@@ -118,6 +123,9 @@ import Testing
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["PORT": "eighty"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["DATABASE_URL": "mysql://x"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["CART_TTL": "-5"]) }
+        #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["DATABASE_ACQUIRE_TIMEOUT": "0"]) }
+        #expect(try AppConfig.fromEnvironment(["DATABASE_ACQUIRE_TIMEOUT": "5"]).databaseAcquireTimeout == .seconds(5))
+        #expect(try AppConfig.fromEnvironment([:]).databaseAcquireTimeout == .seconds(2))
         do {
             _ = try AppConfig.fromEnvironment(["CART_TTL": "soon"])
         } catch {

@@ -57,6 +57,7 @@ func testConfig(_ url: DatabaseURL) -> AppConfig {
     config.databaseURL = url
     config.bcryptCost = 4
     config.databasePoolSize = 30
+    config.databaseAcquireTimeout = .seconds(20)  // a loaded CI machine is slow, not down; the outage tests set their own
     config.backgroundInterval = .milliseconds(200)
     config.catalogCacheTTL = .zero  // tests of the cache set their own
 
