@@ -6,7 +6,8 @@ longest wait, and checks the rules.
     outage.py report BASE TOKENS LOG EVENTS               # EVENTS: "t label" lines (epoch seconds) to mark
 
 Rules: no request waited longer than 3 s, no 500 (any 5xx but 503), every 201 order exists afterwards.
-An order answered 503 or cut off is retried with the same key and body, as a client would.
+An order answered 503, cut off, or `idempotency_key_in_use` (a claim the outage left running, taken over after
+60 s) is retried with the same key and body, as a client would.
 Standard library only; 127.0.0.1 only; bounded by SECONDS.
 """
 
@@ -73,9 +74,10 @@ def load(base, tokens, products, seconds, log_path):
             if kind == "order" and status == 201:
                 entry.update(order=reply.get("id"), customer=index, replayed=False)
             record(entry)
-            if kind == "order" and status not in (0, 503):
+            retry = status in (0, 503) or reply.get("code") == "idempotency_key_in_use"
+            if kind == "order" and not retry:
                 pending = None  # an answer: 201, or 409 sold out
-            if status in (0, 503):
+            if retry:
                 time.sleep(0.2 + rng.random() * 0.3)  # a client backs off a little before its retry
 
     threads = [threading.Thread(target=client, args=(i, t)) for i, t in enumerate(tokens)]

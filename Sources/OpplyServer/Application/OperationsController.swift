@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// Health checks, metrics and the contract document, for load balancers, operators and client developers.

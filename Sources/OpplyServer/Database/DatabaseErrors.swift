@@ -50,7 +50,7 @@ func isDatabaseUnavailable(_ error: any Error) -> Bool {
 func unavailableAs503<T>(_ logger: Logger, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
-    } catch where isDatabaseUnavailable(error) {
+    } catch let error where isDatabaseUnavailable(error) {
         logger.warning("Database unavailable", metadata: ["error": "\(String(reflecting: error))"])
         throw AppError.databaseUnavailable()
     }

@@ -39,7 +39,7 @@ enum TestStore: String, CustomTestStringConvertible, Sendable {
     }
 
     private static func onAdmin(_ admin: DatabaseURL.PostgresAddress, _ body: (any SQLDatabase) async throws -> Void) async throws {
-        let store = await PostgresStore.open(address: admin, maxConnections: 1, logger: Logger(label: "test-admin"))
+        let store = await PostgresStore.open(address: admin, maxConnections: 1, acquireTimeout: .seconds(30), logger: Logger(label: "test-admin"))
         do {
             try await store.read(body)
             await store.close()
