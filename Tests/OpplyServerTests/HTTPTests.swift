@@ -117,7 +117,7 @@ import Testing
         }
     }
 
-    @Test func configurationRejectsBadValuesNamingTheVariable() {
+    @Test func configurationRejectsBadValuesNamingTheVariable() throws {
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["APP_ENV": "production"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["APP_ENV": "production", "JWT_SECRET": "short"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["PORT": "eighty"]) }
