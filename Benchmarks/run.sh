@@ -8,6 +8,10 @@
 #   Benchmarks/run.sh crash     # ROUNDS (default 3) of: order load, SIGKILL the server, restart, check that
 #                               # every acknowledged order/cancel survived and in-flight retries made one order
 #                               # (SIGNAL=TERM for a graceful stop instead)
+#   Benchmarks/run.sh outage    # its own PostgreSQL primary + replica (fsync=on): 8 clients of catalog reads
+#                               # (uncached) and one-line orders while the primary stops for 10 s and for 45 s,
+#                               # then the replica for 10 s; per 5-second window the answers by status and the
+#                               # longest wait; fails on a wait over 3 s, a 500, a lost order or `opply check`
 #
 # Machines here are shared and noisy: compare the figures printed side by side in one run (ratios),
 # not across runs. Environment: DURATION (default 30s), CLIENTS (default 32), PRODUCTS.
@@ -24,6 +28,7 @@ server_pid=""
 
 cleanup() {
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [[ -d $work/pg ]] && scripts/pg-cluster.sh stop "$work/pg" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -167,6 +172,33 @@ crash)
   "$bin" check || failed=1
   exit $failed
   ;;
+outage)
+  # Its own cluster, durable like production; the server reads the catalog from the replica, uncached.
+  eval "$(FSYNC=on scripts/pg-cluster.sh start "$work/pg")"
+  export DATABASE_URL=$TEST_POSTGRES_URL DATABASE_REPLICA_URL=$TEST_POSTGRES_REPLICA_URL CATALOG_CACHE_TTL=0
+  export ACCESS_TOKEN_TTL=3600
+  clients=${CLIENTS:-8}
+  pg() { (cd / && runuser -u "$TEST_PG_RUNAS" -- "$TEST_PG_CTL" -D "$work/pg/$1" -l "$work/pg/$1.log" -w -m fast "$2" >/dev/null); }
+  prepare_shop "${PRODUCTS:-200}"
+  failed=0
+  for round in primary:10 primary:45 replica:10; do
+    server=${round%%:*} seconds=${round##*:}
+    echo "== $server stopped for $seconds s under $clients clients (10 s before, 20 s after)"
+    : >"$work/events"
+    python3 Benchmarks/outage.py load "$base" "$work/tokens" "$work/products" $(( seconds + 30 )) "$work/answers.jsonl" &
+    load_pid=$!
+    sleep 10
+    echo "$(date +%s.%N) $server stopped" >>"$work/events"; pg "$server" stop
+    sleep "$seconds"
+    pg "$server" start; echo "$(date +%s.%N) $server started" >>"$work/events"
+    wait "$load_pid"
+    python3 Benchmarks/outage.py report "$base" "$work/tokens" "$work/answers.jsonl" "$work/events" || failed=1
+  done
+  stop_server
+  echo "== opply check"
+  "$bin" check || failed=1
+  exit $failed
+  ;;
 *)
-  echo "usage: $0 orders|orders-webhook|catalog|crash" >&2; exit 2 ;;
+  echo "usage: $0 orders|orders-webhook|catalog|crash|outage" >&2; exit 2 ;;
 esac

@@ -6,7 +6,8 @@
 #   scripts/pg-cluster.sh stop DIR              # stops both servers; then rm -rf DIR
 #
 # The servers run as the `postgres` OS user, listen on 127.0.0.1 only (no Unix
-# socket), trust every connection and run with fsync=off: tests only.
+# socket), trust every connection and run with fsync=off: tests only
+# (FSYNC=on for runs that must survive a stop like production, e.g. Benchmarks/run.sh outage).
 # Logs: DIR/primary.log and DIR/replica.log.
 #
 # To restart the replica from a test, pass -l: without it the server keeps
@@ -67,6 +68,7 @@ init_primary() {
   local data=$1 port=$2
   as_pg "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust \
     --encoding=UTF8 --locale=C.UTF-8 --no-sync
+  [[ ${FSYNC:-off} == on || ${FSYNC:-off} == off ]] || die "FSYNC must be on or off"
   cat >>"$data/postgresql.conf" <<CONF
 
 # --- scripts/pg-cluster.sh (the replica inherits these) ---
@@ -77,7 +79,7 @@ max_connections = 300
 wal_level = replica
 max_wal_senders = 10
 hot_standby = on
-fsync = off
+fsync = ${FSYNC:-off}
 CONF
   echo "host replication postgres 127.0.0.1/32 trust" >>"$data/pg_hba.conf"
 }

@@ -107,6 +107,11 @@ import Testing
     @Test func readinessFailsWhenTheDatabaseIsGone() async throws {
         try await withShop(.sqlite) { client, shop in
             await shop.database.close()
+            // The background probe notices within a second or two; a slow machine gets more.
+            let unready = try await eventually(within: .seconds(10)) {
+                try await client.send(.get, "/health/ready").status == .serviceUnavailable
+            }
+            #expect(unready)
             let reply = try await client.send(.get, "/health/ready")
             #expect(reply.status == .serviceUnavailable)
             #expect(reply.headers[.contentType] == "application/problem+json")
@@ -149,7 +154,7 @@ import Testing
         }
     }
 
-    @Test func configurationRejectsBadValuesNamingTheVariable() {
+    @Test func configurationRejectsBadValuesNamingTheVariable() throws {
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["APP_ENV": "production"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["APP_ENV": "production", "JWT_SECRET": "short"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["PORT": "eighty"]) }
@@ -165,6 +170,9 @@ import Testing
         ])
         #expect(hooked?.webhookRetrySchedule == [.seconds(1), .seconds(60), .seconds(3600)])
         #expect(hooked?.webhookAllowHTTP == true && hooked?.webhookAllowPrivate == false)
+        #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["DATABASE_ACQUIRE_TIMEOUT": "0"]) }
+        #expect(try AppConfig.fromEnvironment(["DATABASE_ACQUIRE_TIMEOUT": "5"]).databaseAcquireTimeout == .seconds(5))
+        #expect(try AppConfig.fromEnvironment([:]).databaseAcquireTimeout == .seconds(2))
         do {
             _ = try AppConfig.fromEnvironment(["CART_TTL": "soon"])
         } catch {

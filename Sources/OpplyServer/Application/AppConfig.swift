@@ -18,6 +18,8 @@ public struct AppConfig: Sendable {
     public var databaseURL: DatabaseURL = .sqliteFile(path: "./opply.sqlite")
     public var replicaURL: DatabaseURL?
     public var databasePoolSize = 20
+    /// How long a request waits for a database connection (or the SQLite writer) before answering `503`.
+    public var databaseAcquireTimeout: Duration = .seconds(2)
     /// HMAC key for tokens; in development a random one is generated when absent.
     public var jwtSecret: String
     public var jwtSecretGenerated = false
@@ -97,6 +99,7 @@ public struct AppConfig: Sendable {
             config.replicaURL = replica
         }
         config.databasePoolSize = try integer("DATABASE_POOL_SIZE", in: 1...500) ?? config.databasePoolSize
+        config.databaseAcquireTimeout = try seconds("DATABASE_ACQUIRE_TIMEOUT", in: 1...60) ?? config.databaseAcquireTimeout
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 32 else { throw ConfigError("JWT_SECRET: must be at least 32 bytes") }
             config.jwtSecret = secret

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// Health checks, metrics and the contract document, for load balancers, operators and client developers.
@@ -22,11 +23,11 @@ struct OperationsController: Sendable {
             try Response.json(Health(status: "ok", database: "not checked"))
         }
         router.get("health/ready") { _, context in
-            do {
-                try await shop.database.ping()
-            } catch {
-                context.logger.warning("Readiness check failed", metadata: ["error": "\(error)"])
-                throw AppError(.serviceUnavailable, code: "not_ready", title: "Not ready", detail: "The database does not answer.")
+            // The background probe's last answer: a health check never waits for a dead server's connection.
+            guard shop.probe.isAnswering else {
+                var error = AppError(.serviceUnavailable, code: "not_ready", title: "Not ready", detail: "The database does not answer.")
+                error.headers[.retryAfter] = "1"
+                throw error
             }
             var health = Health(status: "ok", database: "ok")
             if let replica = shop.replica {

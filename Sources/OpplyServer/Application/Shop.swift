@@ -24,16 +24,18 @@ public struct Shop: Sendable {
     let desk: OrderDesk
     let webhooks: WebhookService
     let metrics: ShopMetrics
+    /// Whether the primary answers, probed in the background for `/health/ready`.
+    let probe: DatabaseProbe
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
-        let database = try await openDatabase(config.databaseURL, poolSize: config.databasePoolSize, logger: logger)
+        let database = try await openDatabase(config.databaseURL, poolSize: config.databasePoolSize, acquireTimeout: config.databaseAcquireTimeout, logger: logger)
         let metrics = ShopMetrics()
         var replica: ReplicaRouter?
         do {
             try await Migrations.migrate(database, logger: logger)
             if let replicaURL = config.replicaURL {
-                let store = try await openDatabase(replicaURL, poolSize: config.databasePoolSize, logger: logger)
+                let store = try await openDatabase(replicaURL, poolSize: config.databasePoolSize, acquireTimeout: config.databaseAcquireTimeout, logger: logger)
                 replica = ReplicaRouter(
                     primary: database, replica: store, timeout: config.replicaTimeout, rest: config.replicaRest, metrics: metrics, logger: logger)
             }
@@ -52,6 +54,7 @@ public struct Shop: Sendable {
         self.replica = replica
         self.clock = clock
         self.logger = logger
+        self.probe = DatabaseProbe(database, role: "primary", logger: logger)
         let inventory = Inventory(clock: clock)
         let orders = OrderService(
             store: OrderStore(database: database), inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity, metrics: metrics
@@ -91,11 +94,12 @@ public struct Shop: Sendable {
         )
     }
 
-    static func openDatabase(_ url: DatabaseURL, poolSize: Int, logger: Logger) async throws -> any Database {
+    static func openDatabase(_ url: DatabaseURL, poolSize: Int, acquireTimeout: Duration, logger: Logger) async throws -> any Database {
         switch url {
-        case .sqliteFile(let path): try await SQLiteStore.open(path: path, logger: logger)
-        case .sqliteMemory: try await SQLiteStore.open(path: nil, logger: logger)
-        case .postgres(let address): await PostgresStore.open(address: address, maxConnections: poolSize, logger: logger)
+        case .sqliteFile(let path): try await SQLiteStore.open(path: path, acquireTimeout: acquireTimeout, logger: logger)
+        case .sqliteMemory: try await SQLiteStore.open(path: nil, acquireTimeout: acquireTimeout, logger: logger)
+        case .postgres(let address):
+            await PostgresStore.open(address: address, maxConnections: poolSize, acquireTimeout: acquireTimeout, logger: logger)
         }
     }
 
@@ -109,6 +113,7 @@ public struct Shop: Sendable {
     var services: [any Service] {
         var services: [any Service] = [DatabaseService(database: database)]
         if let replica { services.append(DatabaseService(database: replica.replica)) }
+        services.append(probe)
         if let postgres = database as? PostgresStore {
             services.append(CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, instance: instance, logger: logger))
         }

@@ -38,7 +38,7 @@ struct CatalogListener: Service {
                 logger.warning("Catalog listener lost its connection; reconnecting", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
             }
             if ContinuousClock.now - started > .seconds(10) { backoff = .milliseconds(250) }  // it had been working
-            let wait = backoff
+            let wait = backoff * Double.random(in: 0.5...1)  // jittered: instances that lost the server together spread out
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
             backoff = min(backoff * 2, .seconds(30))
         }

@@ -1,3 +1,4 @@
+import Logging
 import PostgresNIO
 import SQLiteNIO
 
@@ -11,4 +12,46 @@ func uniqueViolation(_ error: any Error) -> String? {
         return error.message
     }
     return nil
+}
+
+/// Recognises an error that says the database is out of reach rather than that the request was wrong: a lost or
+/// refused PostgreSQL connection, a server shutting down or starting up, or a SQLite file that is locked,
+/// read-only or failing I/O. Such errors are answered `503 database_unavailable`, never `500`.
+func isDatabaseUnavailable(_ error: any Error) -> Bool {
+    if let error = error as? PSQLError {
+        switch error.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
+            return true
+        case .server:
+            // 08: connection exception; 57P01–57P03: shutting down, crashed, starting up; 53300: too many connections.
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300"].contains(state)
+        default:
+            return false
+        }
+    }
+    if let error = error as? SQLiteError {
+        switch error.reason {
+        case .busy, .busyTimeout, .busyInRecovery, .busyInSnapshot, .locked, .lockedBySharedCache,
+             .readOnly, .readonlyInRecovery, .readonlyCantLock, .readonlyInRollback, .readonlyBackingMoved, .readonlyDirectory,
+             .ioError, .ioErrorFailedRead, .ioErrorIncompleteRead, .ioErrorFailedWrite, .ioErrorFailedSync, .ioErrorFailedDirSync,
+             .ioErrorFailedTruncate, .ioErrorFailedStat, .ioErrorFailedUnlock, .ioErrorFailedReadLock, .ioErrorFailedDelete,
+             .ioErrorFailedAccess, .ioErrorFailedLockCheck, .ioErrorFailedAdvisoryLock, .ioErrorFailedSharedMemOpen,
+             .ioErrorFailedSharedMemSize, .ioErrorFailedSharedMemMap, .ioErrorFailedMemoryMap, .full, .cantOpen:
+            return true
+        default:
+            return false
+        }
+    }
+    return false
+}
+
+/// Runs `body`, answering an unreachable database with `503 database_unavailable` (logged once, here).
+func unavailableAs503<T>(_ logger: Logger, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error where isDatabaseUnavailable(error) {
+        logger.warning("Database unavailable", metadata: ["error": "\(String(reflecting: error))"])
+        throw AppError.databaseUnavailable()
+    }
 }

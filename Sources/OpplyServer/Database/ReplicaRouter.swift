@@ -75,7 +75,7 @@ final class ReplicaRouter: CatalogSource {
                 let value = try await onReplica(body)
                 served.add(1, ordering: .relaxed)
                 return value
-            } catch let error as AppError {
+            } catch let error as AppError where error.code != AppError.databaseUnavailable().code {
                 throw error
             } catch is Behind {
                 // The replica has not replayed the latest staff change yet: read this one from the primary.

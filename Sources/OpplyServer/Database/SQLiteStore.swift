@@ -7,7 +7,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// The embedded store: one writer connection that runs write transactions one at a time (`BEGIN IMMEDIATE`),
-/// and a few reader connections that never wait for it (WAL mode).
+/// and a few reader connections that never wait for it (WAL mode). A write waits at most `acquireTimeout` for the
+/// writer (and for another process's lock on the file) before answering `503 database_unavailable`; so do a
+/// locked, read-only or failing file.
 final class SQLiteStore: Database {
     let engine = SQLEngine.sqlite
     private let writer: SQLiteConnection
@@ -17,16 +19,20 @@ final class SQLiteStore: Database {
     private let threadPool: NIOThreadPool
     private let inUse = ConnectionsInUse()
     var connectionsInUse: Int { inUse.value }
+    private let acquireTimeout: Duration
+    private let logger: Logger
 
-    private init(writer: SQLiteConnection, readers: [SQLiteConnection], threadPool: NIOThreadPool) {
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], threadPool: NIOThreadPool, acquireTimeout: Duration, logger: Logger) {
         self.writer = writer
         self.readers = readers
         self.threadPool = threadPool
+        self.acquireTimeout = acquireTimeout
+        self.logger = logger
     }
 
     /// Opens the file (created when missing), or a private in-memory database when `path` is nil.
     /// The in-memory store has a single connection, so its reads also queue behind writes.
-    static func open(path: String?, readerCount: Int = 3, logger: Logger) async throws -> SQLiteStore {
+    static func open(path: String?, readerCount: Int = 3, acquireTimeout: Duration = .seconds(2), logger: Logger) async throws -> SQLiteStore {
         let threadPool = NIOThreadPool(numberOfThreads: path == nil ? 1 : readerCount + 1)
         threadPool.start()
         let storage: SQLiteConnection.Storage = path.map { .file(path: $0) } ?? .memory
@@ -42,10 +48,11 @@ final class SQLiteStore: Database {
             }
         }
         for connection in [writer] + readers {
-            try await connection.sql(queryLogLevel: nil).raw("PRAGMA busy_timeout = 5000").run()
+            let busyTimeout = acquireTimeout.components.seconds * 1_000 + acquireTimeout.components.attoseconds / 1_000_000_000_000_000
+            try await connection.sql(queryLogLevel: nil).raw("PRAGMA busy_timeout = \(unsafeRaw: String(busyTimeout))").run()
             try await connection.sql(queryLogLevel: nil).raw("PRAGMA foreign_keys = ON").run()
         }
-        return SQLiteStore(writer: writer, readers: readers, threadPool: threadPool)
+        return SQLiteStore(writer: writer, readers: readers, threadPool: threadPool, acquireTimeout: acquireTimeout, logger: logger)
     }
 
     func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
@@ -55,16 +62,18 @@ final class SQLiteStore: Database {
         let index = nextReader.add(1, ordering: .relaxed).newValue % readers.count
         inUse.enter()
         defer { inUse.leave() }
-        return try await body(readers[index].sql(queryLogLevel: nil))
+        return try await unavailableAs503(logger) { try await body(readers[index].sql(queryLogLevel: nil)) }
     }
 
     let begin = "BEGIN IMMEDIATE"
 
     func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await writeLock.withLock {
-            inUse.enter()
-            defer { inUse.leave() }
-            return try await body(writer.sql(queryLogLevel: nil))
+        try await unavailableAs503(logger) {
+            try await writeLock.withLock(timeout: acquireTimeout, timedOut: AppError.databaseUnavailable()) {
+                inUse.enter()
+                defer { inUse.leave() }
+                return try await body(writer.sql(queryLogLevel: nil))
+            }
         }
     }
 

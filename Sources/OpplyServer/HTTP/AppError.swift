@@ -55,6 +55,14 @@ public struct AppError: Error, HTTPResponseError, Sendable {
         error.headers[.retryAfter] = String(seconds)
         return error
     }
+    /// The database cannot be reached right now (no connection within the acquire timeout, a lost connection, a
+    /// locked or read-only SQLite file): nothing was changed unless a retry says so, and a retry soon may succeed.
+    public static func databaseUnavailable(retryAfter seconds: Int = 2) -> AppError {
+        var error = AppError(.serviceUnavailable, code: "database_unavailable", title: "Service unavailable",
+                             detail: "The database is unavailable; retry in \(seconds) seconds (with the same Idempotency-Key for orders).")
+        error.headers[.retryAfter] = String(seconds)
+        return error
+    }
     public static let payloadTooLarge = AppError(.contentTooLarge, code: "payload_too_large", title: "Payload too large", detail: "Request bodies are limited to 1 MiB.")
     public static let unsupportedMediaType = AppError(
         .unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",

@@ -39,7 +39,7 @@ enum TestStore: String, CustomTestStringConvertible, Sendable {
     }
 
     private static func onAdmin(_ admin: DatabaseURL.PostgresAddress, _ body: (any SQLDatabase) async throws -> Void) async throws {
-        let store = await PostgresStore.open(address: admin, maxConnections: 1, logger: Logger(label: "test-admin"))
+        let store = await PostgresStore.open(address: admin, maxConnections: 1, acquireTimeout: .seconds(30), logger: Logger(label: "test-admin"))
         do {
             try await store.read(body)
             await store.close()
@@ -57,6 +57,7 @@ func testConfig(_ url: DatabaseURL) -> AppConfig {
     config.databaseURL = url
     config.bcryptCost = 4
     config.databasePoolSize = 30
+    config.databaseAcquireTimeout = .seconds(20)  // a loaded CI machine is slow, not down; the outage tests set their own
     config.backgroundInterval = .milliseconds(200)
     config.catalogCacheTTL = .zero  // tests of the cache set their own
 

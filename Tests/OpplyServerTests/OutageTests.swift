@@ -1,0 +1,144 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import SQLKit
+import Synchronization
+import Testing
+
+@testable import OpplyServer
+
+/// A database that cannot be reached is answered at once (`503 database_unavailable`, `Retry-After`), never with a
+/// hang or a `500`, and the shop recovers by itself when it is back.
+@Suite struct OutageTests {
+    @Test(arguments: TestStore.all)
+    func aRequestThatGetsNoConnectionInTimeAnswers503(store: TestStore) async throws {
+        // PostgreSQL: a pool of two, one held by the catalog listener's LISTEN, the other by a slow transaction.
+        // SQLite: the writer held by a slow transaction.
+        try await withShop(store, configure: { $0.databasePoolSize = 2; $0.databaseAcquireTimeout = .seconds(2) }) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let product = try await client.createProduct("Patient Pu-erh", quantity: 10, staff: staff)
+            let (_, token) = try await client.signUp("hasty")
+            let order: [String: Any] = ["order_items": [["product": product, "quantity": 1]]]
+            let holding = Mutex(false)
+            let slow = Task {
+                try await shop.database.transaction { sql in
+                    _ = try await sql.raw("SELECT 1 AS one").first()
+                    holding.withLock { $0 = true }
+                    try await Task.sleep(for: .seconds(7))
+                    return "committed"
+                }
+            }
+            #expect(try await eventually { holding.withLock { $0 } }, "the slow transaction holds its connection")
+
+            let started = ContinuousClock.now
+            let refused = try await client.send(.post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
+            let waited = ContinuousClock.now - started
+            #expect(refused.status == .serviceUnavailable, "\(refused.text)")
+            #expect(refused.code == "database_unavailable")
+            #expect(refused.headers[.contentType] == "application/problem+json")
+            #expect(refused.headers[.retryAfter] != nil)
+            #expect(waited < .seconds(5), "answered after the 2 s acquire timeout, not when the connection came free at 7 s (\(waited))")
+
+            #expect(try await slow.value == "committed", "the slow transaction ran to its end")
+            let retried = try await client.send(.post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
+            #expect(retried.status == .created, "the client's retry with the same key places the order: \(retried.text)")
+            #expect(try await client.quantity(of: product) == 9)
+            try await shop.expectStockInvariants()
+        }
+    }
+
+    @Test func aLockedSQLiteFileAnswers503Not500() async throws {
+        try await withShop(.sqlite, configure: { $0.databaseAcquireTimeout = .seconds(1) }) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let product = try await client.createProduct("Locked Lapsang", quantity: 5, staff: staff)
+            let (_, token) = try await client.signUp("locked")
+            guard case .sqliteFile(let path) = shop.config.databaseURL else { throw ConfigError("not a SQLite file") }
+            // Another process (an operator's sqlite3, a backup) holds the file's write lock.
+            let other = try await SQLiteStore.open(path: path, readerCount: 0, acquireTimeout: .seconds(1), logger: Logger(label: "other"))
+            let locked = Mutex(false)
+            let holder = Task {
+                try await other.withWriter { sql in
+                    try await sql.raw("BEGIN EXCLUSIVE").run()
+                    locked.withLock { $0 = true }
+                    try await Task.sleep(for: .seconds(3))
+                    try await sql.raw("ROLLBACK").run()
+                }
+            }
+            #expect(try await eventually { locked.withLock { $0 } })
+            let started = ContinuousClock.now
+            let refused = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+            #expect(refused.status == .serviceUnavailable, "\(refused.text)")
+            #expect(refused.code == "database_unavailable")
+            #expect(ContinuousClock.now - started < .seconds(3))
+            try await holder.value
+            await other.close()
+            let placed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+            #expect(placed.status == .created, "recovered without a restart: \(placed.text)")
+            try await shop.expectStockInvariants()
+        }
+    }
+
+    @Test func theProbeFollowsTheDatabaseWithinTwoSecondsOneProbeAtATime() async throws {
+        let database = SwitchableDatabase()
+        let probe = DatabaseProbe(database, role: "primary", logger: Logger(label: "probe"))
+        let run = Task { try await probe.run() }
+        defer { run.cancel() }
+        #expect(try await eventually { probe.probes.load(ordering: .relaxed) >= 1 })
+        #expect(probe.isAnswering)
+
+        database.down.withLock { $0 = true }
+        let downAt = ContinuousClock.now
+        // 1.5 s at most by design (0.5 s interval + 1 s probe timeout). The parallel suite starves the shared threads
+        // (a probe round is several task hops), so the bound here is a 1.5 s sleep started at the same moment plus
+        // 2.5 s; `Benchmarks/run.sh outage` measures the real figure on an otherwise quiet server.
+        let outage = Task { try await Task.sleep(for: .milliseconds(1500)); return ContinuousClock.now - downAt }
+        #expect(try await eventually(within: .seconds(10)) { !probe.isAnswering })
+        #expect(ContinuousClock.now - downAt < (try await outage.value) + .milliseconds(2500), "noticed the outage within 2 s")
+        let probesBefore = probe.probes.load(ordering: .relaxed)
+        try await Task.sleep(for: .seconds(4))
+        // Backoff: 100 ms doubling to a 1 s cap, jittered to 50–100 %: well under one probe per 100 ms.
+        #expect(probe.probes.load(ordering: .relaxed) - probesBefore <= 15, "backing off")
+        #expect(database.mostAtOnce.load(ordering: .relaxed) == 1, "one probe at a time")
+
+        database.down.withLock { $0 = false }
+        let upAt = ContinuousClock.now
+        // The backoff is capped at 1 s, and a ping answers at once: 1 s at most by design; the same slack.
+        let recovery = Task { try await Task.sleep(for: .milliseconds(1500)); return ContinuousClock.now - upAt }
+        #expect(try await eventually(within: .seconds(10)) { probe.isAnswering })
+        #expect(ContinuousClock.now - upAt < (try await recovery.value) + .milliseconds(2500), "noticed the return within 2 s")
+    }
+
+    @Test func backoffIsJitteredAndCapped() {
+        let waits = (1...20).map { DatabaseProbe.backoff(after: $0, cap: .seconds(1)) }
+        #expect(waits.allSatisfy { $0 <= .seconds(1) && $0 >= .milliseconds(50) })
+        #expect(Set(waits.suffix(10)).count > 1, "jittered")
+    }
+}
+
+/// A store whose `ping` waits while `down` is set, as a pool's lease does while its server is down; counts
+/// overlapping pings.
+private final class SwitchableDatabase: Database {
+    let engine = SQLEngine.sqlite
+    let down = Mutex(false)
+    let mostAtOnce = Atomic<Int>(0)
+    private let running = Atomic<Int>(0)
+    var connectionsInUse: Int { 0 }
+    let begin = "BEGIN"
+
+    func ping() async throws {
+        let now = running.add(1, ordering: .relaxed).newValue
+        defer { running.subtract(1, ordering: .relaxed) }
+        _ = mostAtOnce.max(now, ordering: .relaxed)
+        // Like a pool's lease: waits while the server is down, answers once it is back.
+        while down.withLock({ $0 }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func read<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T { throw ConfigError("not used") }
+    func transaction<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T { throw ConfigError("not used") }
+    func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T { throw ConfigError("not used") }
+    func close() async {}
+}
