@@ -11,6 +11,12 @@ enum Migrations {
         let version: Int
         let name: String
         let statements: [String]
+        /// Statements for PostgreSQL when its DDL differs from SQLite's (`statements` then serve SQLite only).
+        var postgres: [String]?
+
+        func statements(for engine: SQLEngine) -> [String] {
+            engine == .postgres ? postgres ?? statements : statements
+        }
     }
 
     static let all: [Migration] = [
@@ -145,6 +151,35 @@ enum Migrations {
         Migration(version: 5, name: "idempotency claim tokens", statements: [
             "ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT",
         ]),
+        // Version 6 is taken by another change on main; versions apply by number, so a gap is harmless.
+        // Search through an index on both engines (a substring `LIKE` cannot use a B-tree): SQLite an FTS5 trigram
+        // table kept in step with `products.search_text` by triggers, PostgreSQL a pg_trgm GIN index. Plus the one
+        // category-and-ordering index missing until now, so every ordering with a category walks an index.
+        Migration(version: 7, name: "catalog search and keyset indexes", statements: [
+            "CREATE VIRTUAL TABLE products_search USING fts5(search_text, content='products', content_rowid='rowid', tokenize='trigram')",
+            "INSERT INTO products_search(products_search) VALUES ('rebuild')",
+            """
+            CREATE TRIGGER products_search_insert AFTER INSERT ON products BEGIN
+                INSERT INTO products_search(rowid, search_text) VALUES (new.rowid, new.search_text);
+            END
+            """,
+            """
+            CREATE TRIGGER products_search_delete AFTER DELETE ON products BEGIN
+                INSERT INTO products_search(products_search, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+            END
+            """,
+            """
+            CREATE TRIGGER products_search_update AFTER UPDATE OF search_text ON products BEGIN
+                INSERT INTO products_search(products_search, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+                INSERT INTO products_search(rowid, search_text) VALUES (new.rowid, new.search_text);
+            END
+            """,
+            "CREATE INDEX products_category_created ON products (category, created_at, id)",
+        ], postgres: [
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            "CREATE INDEX products_search_trgm ON products USING gin (search_text gin_trgm_ops)",
+            "CREATE INDEX products_category_created ON products (category, created_at, id)",
+        ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {
@@ -176,7 +211,7 @@ enum Migrations {
                 let done = try await sql.select().column("version").from("schema_migrations")
                     .where("version", .equal, migration.version).first()
                 guard done == nil else { return false }
-                for statement in migration.statements {
+                for statement in migration.statements(for: database.engine) {
                     try await sql.raw(SQLQueryString(expand(statement, for: database.engine))).run()
                 }
                 try await sql.insert(into: "schema_migrations")
