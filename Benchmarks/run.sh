@@ -5,6 +5,9 @@
 #   Benchmarks/run.sh orders-webhook  # the orders run twice in one run: without, then with a webhook endpoint
 #                               # (a local receiver counting deliveries); ratio, lost deliveries, oldest-pending age
 #   Benchmarks/run.sh catalog   # seeds 100,000 products (timed); the big list query uncached vs cached
+#   Benchmarks/run.sh catalog-1m  # BENCH_DATABASE_URL (PostgreSQL) only: seeds 1,000,000 products, then p50/p99
+#                               # uncached for the first page, each filter, three combined, searches, cursor
+#                               # pages 1 / 1,000 / 50,000 deep and offset 9,990
 #   Benchmarks/run.sh crash     # ROUNDS (default 3) of: order load, SIGKILL the server, restart, check that
 #                               # every acknowledged order/cancel survived and in-flight retries made one order
 #                               # (SIGNAL=TERM for a graceful stop instead)
@@ -153,6 +156,56 @@ catalog)
     stop_server
   done
   ;;
+catalog-1m)
+  [[ ${BENCH_DATABASE_URL:-} == postgres* ]] || { echo "catalog-1m needs BENCH_DATABASE_URL=postgres://…" >&2; exit 2; }
+  command -v psql >/dev/null || { echo "catalog-1m needs psql" >&2; exit 2; }
+  products=${PRODUCTS:-1000000}
+  "$bin" migrate
+  have=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM products")
+  if (( have < products )); then
+    echo "== seeding $(( products - have )) products (have $have)"
+    /usr/bin/time -f "seed_seconds=%e max_rss_kb=%M" "$bin" seed --products "$(( products - have ))"
+  fi
+  psql "$DATABASE_URL" -qc "VACUUM ANALYZE products"
+  export CATALOG_CACHE_TTL=0
+  start_server
+  # A cursor N products deep, signed as the server signs them (the JWT secret is the benchmark's own): the id and
+  # name of the row at that depth in the default list (in stock, by name), read straight from the database.
+  cursor_at() {
+    local row
+    row=$(psql "$DATABASE_URL" -AtF $'\t' -c "SELECT id, name FROM products WHERE archived_at IS NULL AND on_hand - reserved > 0 ORDER BY name, id OFFSET $(( $1 - 1 )) LIMIT 1")
+    ROW="$row" python3 - <<'PY'
+import base64, hashlib, hmac, json, os
+id, name = os.environ["ROW"].split("\t", 1)
+secret = os.environ["JWT_SECRET"].encode()
+key = hmac.new(secret, b"opply catalog cursor v1", hashlib.sha256).digest()
+scope = hashlib.sha256("\x01\x01\x01\x01true\x01name".encode()).digest()[:12].hex()
+payload = json.dumps({"d": "a", "i": id, "n": name, "s": scope}, separators=(",", ":")).encode()
+b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+print(b64(payload) + "." + b64(hmac.new(key, payload, hashlib.sha256).digest()))
+PY
+  }
+  c1000=$(cursor_at 10000)
+  c50000=$(cursor_at 500000)
+  echo "== uncached (CATALOG_CACHE_TTL=0), one connection, ${BENCH_SECONDS:-5}s each; targets p50 <= 20 ms, cursor page 50,000 within 1.5x of page 1"
+  for path in \
+    "/api/catalog/products/?limit=10" \
+    "/api/catalog/products/?category=coffee" \
+    "/api/catalog/products/?min_price=5.00&max_price=6.00&ordering=price" \
+    "/api/catalog/products/?in_stock=false&ordering=-created_at" \
+    "/api/catalog/products/?category=coffee&min_price=5.00&max_price=15.00&search=bean&ordering=-price" \
+    "/api/catalog/products/?search=oat" \
+    "/api/catalog/products/?search=harvest%20oa" \
+    "/api/catalog/products/?cursor=" \
+    "/api/catalog/products/?cursor=$c1000" \
+    "/api/catalog/products/?cursor=$c50000" \
+    "/api/catalog/products/?offset=9990"; do
+    status=$(curl -s -o /dev/null -w '%{http_code}' "$base$path")
+    printf '  %-100.100s %s ' "$path" "$status"
+    CATALOG_PATH="$path" wrk -t1 -c1 -d"${BENCH_SECONDS:-5}s" -s Benchmarks/catalog.lua "$base" | grep -E "requests_per_second"
+  done
+  stop_server
+  ;;
 crash)
   export ACCESS_TOKEN_TTL=3600
   prepare_shop "${PRODUCTS:-200}"
@@ -200,5 +253,5 @@ outage)
   exit $failed
   ;;
 *)
-  echo "usage: $0 orders|orders-webhook|catalog|crash|outage" >&2; exit 2 ;;
+  echo "usage: $0 orders|orders-webhook|catalog|catalog-1m|crash|outage" >&2; exit 2 ;;
 esac

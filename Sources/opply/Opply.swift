@@ -109,7 +109,17 @@ struct Seed: AsyncParsableCommand {
         let shop = try await Shop.open(config, logger: logger)
         let started = ContinuousClock.now
         do {
-            try await shop.seedCatalog(products: products)
+            // A line every 5 %, with the rate so far: a million products take minutes, and silence reads as a hang.
+            var reported = 0
+            try await shop.seedCatalog(products: products) { [products] made in
+                let percent = made * 100 / products
+                guard percent / 5 > reported / 5 || made == products else { return }
+                reported = percent
+                let elapsed = (ContinuousClock.now - started).components
+                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+                let rate = seconds > 0 ? Int(Double(made) / seconds) : 0
+                say("seed: \(made)/\(products) products (\(percent) %), \(rate) products/s")
+            }
         } catch {
             await shop.close()
             throw error

@@ -244,7 +244,7 @@ import Testing
                 try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: tokens[index % tokens.count]).status
             }
             #expect(statuses.filter { $0 == .ok }.count == 10)
-            #expect(statuses.filter { $0 == .conflict }.count == 30)
+            #expect(statuses.filter { $0 == .conflict }.count == 30, "\(statuses)")
             #expect(try await client.quantity(of: product) == 0)
             try await shop.expectStockInvariants()
         }

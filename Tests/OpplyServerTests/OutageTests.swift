@@ -14,23 +14,28 @@ import Testing
 @Suite struct OutageTests {
     @Test(arguments: TestStore.all)
     func aRequestThatGetsNoConnectionInTimeAnswers503(store: TestStore) async throws {
-        // PostgreSQL: a pool of two, one held by the catalog listener's LISTEN, the other by a slow transaction.
+        // PostgreSQL: a pool of three, one held by the catalog listener's LISTEN, the others by slow transactions
+        // (the background services share the pool, so it is not enough to hold one and hope they are idle).
         // SQLite: the writer held by a slow transaction.
-        try await withShop(store, configure: { $0.databasePoolSize = 2; $0.databaseAcquireTimeout = .seconds(2) }) { client, shop in
+        let holders = store == .postgres ? 2 : 1
+        try await withShop(store, configure: { $0.databasePoolSize = 3; $0.databaseAcquireTimeout = .seconds(2) }) { client, shop in
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Patient Pu-erh", quantity: 10, staff: staff)
             let (_, token) = try await client.signUp("hasty")
             let order: [String: Any] = ["order_items": [["product": product, "quantity": 1]]]
-            let holding = Mutex(false)
-            let slow = Task {
-                try await shop.database.transaction { sql in
-                    _ = try await sql.raw("SELECT 1 AS one").first()
-                    holding.withLock { $0 = true }
-                    try await Task.sleep(for: .seconds(7))
-                    return "committed"
-                }
+            let holding = Counter()
+            var slow: [Task<String, any Error>] = []
+            for _ in 0..<holders {
+                slow.append(Task { [holding] in
+                    try await shop.database.transaction { sql in
+                        _ = try await sql.raw("SELECT 1 AS one").first()
+                        holding.add()
+                        try await Task.sleep(for: .seconds(7))
+                        return "committed"
+                    }
+                })
             }
-            #expect(try await eventually { holding.withLock { $0 } }, "the slow transaction holds its connection")
+            #expect(try await eventually { holding.value == holders }, "the slow transactions hold their connections")
 
             let started = ContinuousClock.now
             let refused = try await client.send(.post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
@@ -41,7 +46,7 @@ import Testing
             #expect(refused.headers[.retryAfter] != nil)
             #expect(waited < .seconds(5), "answered after the 2 s acquire timeout, not when the connection came free at 7 s (\(waited))")
 
-            #expect(try await slow.value == "committed", "the slow transaction ran to its end")
+            for transaction in slow { #expect(try await transaction.value == "committed", "the slow transaction ran to its end") }
             let retried = try await client.send(.post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
             #expect(retried.status == .created, "the client's retry with the same key places the order: \(retried.text)")
             #expect(try await client.quantity(of: product) == 9)
@@ -115,6 +120,13 @@ import Testing
         #expect(waits.allSatisfy { $0 <= .seconds(1) && $0 >= .milliseconds(50) })
         #expect(Set(waits.suffix(10)).count > 1, "jittered")
     }
+}
+
+/// A count shared by tasks.
+private final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func add() { count.add(1, ordering: .relaxed) }
 }
 
 /// A store whose `ping` waits while `down` is set, as a pool's lease does while its server is down; counts

@@ -75,7 +75,8 @@ public struct Shop: Sendable {
             store: CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database)),
             inventory: inventory,
             cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize, clock: clock, metrics: metrics),
-            clock: clock
+            clock: clock,
+            cursors: CursorSigner(secret: config.jwtSecret)
         )
         catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }
         if database.engine == .postgres {

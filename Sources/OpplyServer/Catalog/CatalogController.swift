@@ -16,6 +16,7 @@ struct CatalogController: Sendable {
         open.get("products") { request, _ in
             let query = try ProductQuery(from: request)
             let baseURL = Page<Product>.baseURL(of: request)
+            if query.cursor != nil { return respond(try await catalog.cursorBody(query, baseURL: baseURL), to: request) }
             let cached = try await catalog.listBody(query, baseURL: baseURL) { products, count in
                 let page = Page(results: products, count: count, page: query.page, url: baseURL + "/api/catalog/products/", filters: query.filters)
                 return ByteBuffer(bytes: try JSONCoding.encoder.encode(page))

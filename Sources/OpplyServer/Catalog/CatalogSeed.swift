@@ -28,8 +28,9 @@ extension Shop {
     static let seedMakers = ["Alpine", "Harvest", "Nordic", "Sunrise", "Meadow", "Coastal", "Old Mill", "Wild Valley", "Urban", "Terra"]
     static let seedSizes = ["250 g", "500 g", "1 kg", "330 ml", "500 ml", "1 l", "6 x 330 ml", "12 pack"]
 
-    /// Inserts `products` demo products (with stock) in batches of 500, each batch one transaction.
-    public func seedCatalog(products count: Int, batchSize: Int = 500) async throws {
+    /// Inserts `products` demo products (with stock) in batches of 500, each batch one transaction; `progress` hears
+    /// how many are in after each batch.
+    public func seedCatalog(products count: Int, batchSize: Int = 500, progress: (Int) -> Void = { _ in }) async throws {
         var generator = SystemRandomNumberGenerator()
         try await database.transaction { sql in
             for category in Self.seedCategories {
@@ -60,6 +61,7 @@ extension Shop {
                 try await inventory.stockNewProducts(stock.filter { $0.1 > 0 }, reason: "seed", on: sql)
             }
             made += size
+            progress(made)
         }
         catalog.cache.invalidate()
     }

@@ -8,6 +8,7 @@ struct CatalogService: Sendable {
     let inventory: Inventory
     let cache: CatalogCache
     let clock: WallClock
+    let cursors: CursorSigner
     /// Takes an archived product out of every cart, releasing its stock (set by the cart area).
     var onArchive: @Sendable (UUID, any SQLDatabase) async throws -> Void = { _, _ in }
     /// Tells other instances that the catalog changed (set when running on PostgreSQL).
@@ -57,6 +58,38 @@ struct CatalogService: Sendable {
         return try await cache.body(for: key) {
             let (products, count) = try await store.list(query)
             return try render(products, count)
+        }
+    }
+
+    /// A cursor-mode page (`query.cursor` set): the cursor is checked before the cache is asked, so a forged or
+    /// foreign one is a `400` and never a cache entry; valid cursor pages are cached like offset pages, by cursor.
+    func cursorBody(_ query: ProductQuery, baseURL: String) async throws -> (body: ByteBuffer, etag: String) {
+        let raw = query.cursor ?? ""
+        let position = try raw.isEmpty ? nil : cursors.decode(raw, for: query)
+        let key = "cursor|\(baseURL)|\(query.page.limit)|\(raw)|\(query.scope)"
+        let url = baseURL + "/api/catalog/products/"
+        return try await cache.body(for: key) { [cursors] in
+            let (products, more) = try await store.page(query, from: position)
+            let link = { (direction: CatalogCursor.Direction, product: Product) in
+                CursorPage<Product>.link(url, query.filters, limit: query.page.limit, cursor: cursors.encode(CatalogCursor(direction, of: product, for: query)))
+            }
+            var next: String?
+            var previous: String?
+            if position?.direction == .before {
+                previous = more ? products.first.map { link(.before, $0) } : nil
+                next = products.last.map { link(.after, $0) } ?? CursorPage<Product>.link(url, query.filters, limit: query.page.limit, cursor: "")
+            } else {
+                next = more ? products.last.map { link(.after, $0) } : nil
+                if let position {
+                    // An empty page after a cursor (the rest was archived): step back from where that cursor stood.
+                    var back = position
+                    back.direction = .before
+                    previous = products.first.map { link(.before, $0) }
+                        ?? CursorPage<Product>.link(url, query.filters, limit: query.page.limit, cursor: cursors.encode(back))
+                }
+            }
+            let page = CursorPage(next: next, previous: previous, results: products)
+            return ByteBuffer(bytes: try JSONCoding.encoder.encode(page))
         }
     }
 

@@ -6,17 +6,85 @@ import SQLKit
 struct CatalogStore: Sendable {
     let primary: any Database
     let reader: any CatalogSource
+    let counts = CatalogCounts()
 
     func list(_ query: ProductQuery) async throws -> (products: [Product], count: Int) {
         try await reader.read { sql in
-            let countRow = try await filtered(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("products"), query).first()
-            let count = try countRow?.decode(column: "n", as: Int.self) ?? 0
+            let count = try await count(query, on: sql)
             guard query.page.offset < count else { return ([], count) }
-            let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
-            let rows = try await filtered(sql.select().columns(Product.columns).from("products"), query)
-                .orderBy(query.ordering.column, direction).orderBy("id", direction)
-                .limit(query.page.limit).offset(query.page.offset).all()
-            return (try rows.map(Product.init(row:)), count)
+            return (try await offsetPage(query, on: sql).all().map(Product.init(row:)), count)
+        }
+    }
+
+    /// The exact number of products `query`'s filters match: from `counts` while the catalog's versions stand still,
+    /// else counted in the statement that reads the versions it is exact for.
+    private func count(_ query: ProductQuery, on sql: any SQLDatabase) async throws -> Int {
+        let filter = query.countKey
+        if let row = try await sql.select().column("catalog").column("stock").from("catalog_version").first(),
+            let count = counts.count(for: filter, inStock: query.inStock, at: try Self.versions(row)) {
+            return count
+        }
+        let counted = filtered(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n"), query)
+            .column(SQLQueryString("(SELECT catalog FROM catalog_version)"), as: "catalog")
+            .column(SQLQueryString("(SELECT stock FROM catalog_version)"), as: "stock")
+            .from("products")
+        guard let row = try await counted.first() else { return 0 }
+        let count = try row.decode(column: "n", as: Int.self)
+        counts.store(count, for: filter, at: try Self.versions(row))
+        return count
+    }
+
+    private static func versions(_ row: any SQLRow) throws -> CatalogCounts.Versions {
+        CatalogCounts.Versions(catalog: try row.decode(column: "catalog", as: Int.self), stock: try row.decode(column: "stock", as: Int.self))
+    }
+
+    private func offsetPage(_ query: ProductQuery, on sql: any SQLDatabase) -> SQLSelectBuilder {
+        let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
+        return filtered(sql.select().columns(Product.columns).from("products"), query)
+            .orderBy(query.ordering.column, direction).orderBy("id", direction)
+            .limit(query.page.limit).offset(query.page.offset)
+    }
+
+    /// One cursor-mode page: up to `limit` products after (or before) `position`, in the list's order, and whether
+    /// more lie beyond them in that direction. A keyset range on the ordering column plus id, read from the index that
+    /// serves the ordering, so page 50,000 costs what page 1 does; products added or archived meanwhile shift nothing.
+    func page(_ query: ProductQuery, from position: CatalogCursor?) async throws -> (products: [Product], more: Bool) {
+        try await reader.read { sql in
+            let rows = try await cursorPage(query, from: position, on: sql).all()
+            var products = try rows.prefix(query.page.limit).map(Product.init(row:))
+            if position?.direction == .before { products.reverse() }
+            return (products, rows.count > query.page.limit)
+        }
+    }
+
+    /// The rows of a cursor page plus one (which says whether there are more), nearest `position` first.
+    private func cursorPage(_ query: ProductQuery, from position: CatalogCursor?, on sql: any SQLDatabase) -> SQLSelectBuilder {
+        let descending = query.ordering.descending != (position?.direction == .before)
+        let column = query.ordering.column
+        var select = filtered(sql.select().columns(Product.columns).from("products"), query)
+        if let position {
+            let comparison = descending ? "<" : ">"
+            let value: SQLQueryString = switch query.ordering {
+            case .name, .nameDescending: "\(bind: position.name ?? "")"
+            case .price, .priceDescending: "\(bind: position.price ?? 0)"
+            case .createdAt, .createdAtDescending: "(SELECT p.created_at FROM products p WHERE p.id = \(bind: position.id))"
+            }
+            select = select.where(SQLQueryString("(\(ident: column), id) \(unsafeRaw: comparison) (\(value), \(bind: position.id))"))
+        }
+        let direction: SQLDirection = descending ? .descending : .ascending
+        return select.orderBy(column, direction).orderBy("id", direction).limit(query.page.limit + 1)
+    }
+
+    /// PostgreSQL's plans for the row queries of an offset page and of a cursor page at `position` (for the test that
+    /// no filter or ordering falls back to scanning the table).
+    func plans(_ query: ProductQuery, from position: CatalogCursor?) async throws -> [String] {
+        try await primary.read { sql in
+            var plans: [String] = []
+            for select in [offsetPage(query, on: sql), cursorPage(query, from: position, on: sql)] {
+                let rows = try await sql.raw("EXPLAIN \(select.query)").all()
+                plans.append(try rows.map { try $0.decode(column: "QUERY PLAN", as: String.self) }.joined(separator: "\n"))
+            }
+            return plans
         }
     }
 
@@ -26,7 +94,14 @@ struct CatalogStore: Sendable {
         if let minPrice = query.minPrice { select = select.where("price_minor", .greaterThanOrEqual, minPrice) }
         if let maxPrice = query.maxPrice { select = select.where("price_minor", .lessThanOrEqual, maxPrice) }
         if query.inStock { select = select.where(SQLQueryString("on_hand - reserved > 0")) }
-        if let pattern = query.searchPattern { select = select.where(SQLQueryString("search_text LIKE \(bind: pattern) ESCAPE '\\'")) }
+        if let pattern = query.searchPattern {
+            if let search = query.search, search.count >= 3, select.database.dialect.name == "sqlite" {
+                // The trigram table narrows to candidate rows by index; the LIKE below keeps today's exact semantics.
+                let phrase = "\"" + search.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                select = select.where(SQLQueryString("rowid IN (SELECT rowid FROM products_search WHERE products_search MATCH \(bind: phrase))"))
+            }
+            select = select.where(SQLQueryString("search_text LIKE \(bind: pattern) ESCAPE '\\'"))
+        }
         return select
     }
 

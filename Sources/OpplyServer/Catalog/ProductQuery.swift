@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 
@@ -23,6 +24,12 @@ struct ProductQuery: Hashable, Sendable {
     var maxPrice: Int?
     var inStock = true
     var ordering = Ordering.name
+    /// Cursor mode when set (`?cursor=`, empty for the first page): the raw, still unverified cursor.
+    var cursor: String?
+
+    /// The deepest offset mode goes: `offset + limit` at most this. An offset walk reads and drops every row before
+    /// the page, so deeper pages are served by cursor mode instead, which costs the same at any depth.
+    static let maxOffsetDepth = 10_000
 
     init() {}
 
@@ -52,7 +59,25 @@ struct ProductQuery: Hashable, Sendable {
                 problems.append(FieldProblem("ordering", "Must be one of \(Ordering.allCases.map(\.rawValue).joined(separator: ", "))."))
             }
         }
+        if let raw = query["cursor"].map(String.init) {
+            if query["offset"] != nil { problems.append(FieldProblem("offset", "Not used with cursor; follow the next and previous links instead.")) }
+            cursor = raw
+        } else if problems.isEmpty, page.offset + page.limit > Self.maxOffsetDepth {
+            problems.append(FieldProblem("offset", "offset + limit must be at most \(Self.maxOffsetDepth); for deeper pages use cursor pagination (?cursor=, then the next links)."))
+        }
         if !problems.isEmpty { throw AppError.validation(problems) }
+    }
+
+    /// The filters and ordering as one string, which a cursor is bound to: reused with other filters it is refused.
+    var scope: String {
+        var text = "\(search ?? "")\u{1}\(category ?? "")\u{1}\(minPrice.map(String.init) ?? "")\u{1}"
+        text += "\(maxPrice.map(String.init) ?? "")\u{1}\(inStock)\u{1}\(ordering.rawValue)"
+        return SHA256.hash(data: Data(text.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The filters alone (no ordering, no page): every query with this key has the same `count`.
+    var countKey: String {
+        "\(search ?? "")\u{1}\(category ?? "")\u{1}\(minPrice.map(String.init) ?? "")\u{1}\(maxPrice.map(String.init) ?? "")\u{1}\(inStock)"
     }
 
     /// The filters that differ from the defaults, normalized, for the page links: every request sharing this

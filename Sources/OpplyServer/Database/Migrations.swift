@@ -11,6 +11,12 @@ enum Migrations {
         let version: Int
         let name: String
         let statements: [String]
+        /// Statements for PostgreSQL when its DDL differs from SQLite's (`statements` then serve SQLite only).
+        var postgres: [String]?
+
+        func statements(for engine: SQLEngine) -> [String] {
+            engine == .postgres ? postgres ?? statements : statements
+        }
     }
 
     static let all: [Migration] = [
@@ -186,6 +192,94 @@ enum Migrations {
             "CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at, id)",
             "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (status, created_at)",
         ]),
+        // Search through an index on both engines (a substring `LIKE` cannot use a B-tree): SQLite an FTS5 trigram
+        // table kept in step with `products.search_text` by triggers, PostgreSQL a pg_trgm GIN index. Plus the one
+        // category-and-ordering index missing until now, so every ordering with a category walks an index.
+        Migration(version: 7, name: "catalog search and keyset indexes", statements: [
+            "CREATE VIRTUAL TABLE products_search USING fts5(search_text, content='products', content_rowid='rowid', tokenize='trigram')",
+            "INSERT INTO products_search(products_search) VALUES ('rebuild')",
+            """
+            CREATE TRIGGER products_search_insert AFTER INSERT ON products BEGIN
+                INSERT INTO products_search(rowid, search_text) VALUES (new.rowid, new.search_text);
+            END
+            """,
+            """
+            CREATE TRIGGER products_search_delete AFTER DELETE ON products BEGIN
+                INSERT INTO products_search(products_search, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+            END
+            """,
+            """
+            CREATE TRIGGER products_search_update AFTER UPDATE OF search_text ON products BEGIN
+                INSERT INTO products_search(products_search, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+                INSERT INTO products_search(rowid, search_text) VALUES (new.rowid, new.search_text);
+            END
+            """,
+            "CREATE INDEX products_category_created ON products (category, created_at, id)",
+        ], postgres: [
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            "CREATE INDEX products_search_trgm ON products USING gin (search_text gin_trgm_ops)",
+            "CREATE INDEX products_category_created ON products (category, created_at, id)",
+        ]),
+        // Two counters the exact `count` of the product list is cached against (`Catalog/CatalogCounts.swift`):
+        // `catalog` moves with every change of what a filter can see (a product added, edited, archived, deleted),
+        // `stock` with every product whose availability crosses zero, the only stock change `in_stock=true` sees.
+        // Triggers, so no writer can forget them. On PostgreSQL they are deferred to commit, when the transaction
+        // holds every product lock it will take: the counter row is the last lock taken, so it cannot deadlock; and
+        // they move each counter once per transaction (a transaction-local flag), since updating one row once per
+        // product in one transaction walks an ever longer chain of its versions.
+        Migration(version: 8, name: "catalog versions", statements: [
+            "CREATE TABLE catalog_version (id INTEGER PRIMARY KEY CHECK (id = 1), catalog INTEGER NOT NULL, stock INTEGER NOT NULL)",
+            "INSERT INTO catalog_version (id, catalog, stock) VALUES (1, 0, 0)",
+            "CREATE TRIGGER catalog_version_insert AFTER INSERT ON products BEGIN UPDATE catalog_version SET catalog = catalog + 1; END",
+            "CREATE TRIGGER catalog_version_delete AFTER DELETE ON products BEGIN UPDATE catalog_version SET catalog = catalog + 1; END",
+            """
+            CREATE TRIGGER catalog_version_update AFTER UPDATE OF name, description, search_text, price_minor, category, archived_at
+            ON products BEGIN UPDATE catalog_version SET catalog = catalog + 1; END
+            """,
+            """
+            CREATE TRIGGER catalog_version_stock AFTER UPDATE OF on_hand, reserved ON products
+            WHEN (old.on_hand - old.reserved > 0) <> (new.on_hand - new.reserved > 0)
+            BEGIN UPDATE catalog_version SET stock = stock + 1; END
+            """,
+        ], postgres: [
+            "CREATE TABLE catalog_version (id integer PRIMARY KEY CHECK (id = 1), catalog bigint NOT NULL, stock bigint NOT NULL)",
+            "INSERT INTO catalog_version (id, catalog, stock) VALUES (1, 0, 0)",
+            """
+            CREATE FUNCTION catalog_version_catalog() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('opply.catalog_moved', true) IS DISTINCT FROM 'yes' THEN
+                    UPDATE catalog_version SET catalog = catalog + 1;
+                    PERFORM set_config('opply.catalog_moved', 'yes', true);
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE FUNCTION catalog_version_stock() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('opply.stock_moved', true) IS DISTINCT FROM 'yes' THEN
+                    UPDATE catalog_version SET stock = stock + 1;
+                    PERFORM set_config('opply.stock_moved', 'yes', true);
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE CONSTRAINT TRIGGER catalog_version_insert AFTER INSERT OR DELETE ON products
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_catalog()
+            """,
+            """
+            CREATE CONSTRAINT TRIGGER catalog_version_update
+            AFTER UPDATE OF name, description, search_text, price_minor, category, archived_at ON products
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_catalog()
+            """,
+            """
+            CREATE CONSTRAINT TRIGGER catalog_version_stock AFTER UPDATE OF on_hand, reserved ON products
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            WHEN ((OLD.on_hand - OLD.reserved > 0) IS DISTINCT FROM (NEW.on_hand - NEW.reserved > 0))
+            EXECUTE FUNCTION catalog_version_stock()
+            """,
+        ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {
@@ -217,7 +311,7 @@ enum Migrations {
                 let done = try await sql.select().column("version").from("schema_migrations")
                     .where("version", .equal, migration.version).first()
                 guard done == nil else { return false }
-                for statement in migration.statements {
+                for statement in migration.statements(for: database.engine) {
                     try await sql.raw(SQLQueryString(expand(statement, for: database.engine))).run()
                 }
                 try await sql.insert(into: "schema_migrations")

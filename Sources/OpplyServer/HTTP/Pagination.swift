@@ -61,7 +61,13 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         var query = URLComponents()
         query.queryItems = filters + [URLQueryItem(name: "limit", value: String(limit))]
             + (offset > 0 ? [URLQueryItem(name: "offset", value: String(offset))] : [])
-        return "\(url)?\(query.percentEncodedQuery ?? "")"
+        return "\(url)?\(formEncoded(query))"
+    }
+
+    /// The query of `components` as a form encoder writes it: `URLComponents` leaves `+` bare, which every reader
+    /// (this server included) takes for a space, so a literal plus is sent as `%2B`.
+    static func formEncoded(_ components: URLComponents) -> String {
+        (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
     }
 
     /// `scheme://host[:port]` as the client addressed us; a malformed `Host` header is not echoed.
@@ -71,5 +77,30 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         let host = request.head.authority ?? ""
         guard !host.isEmpty, host.count <= 255, host.allSatisfy({ allowed.contains($0) }) else { return "\(proto)://localhost" }
         return "\(proto)://\(host)"
+    }
+}
+
+/// One cursor-mode page, shaped like Django REST framework's `CursorPagination`: `{next, previous, results}` with no
+/// count, since counting is exactly the full scan cursor mode exists to avoid.
+struct CursorPage<Item: Encodable & Sendable>: Encodable, Sendable {
+    let next: String?
+    let previous: String?
+    let results: [Item]
+
+    private enum CodingKeys: String, CodingKey { case next, previous, results }
+
+    /// Writes `next`/`previous` as `null` rather than leaving them out.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(next, forKey: .next)
+        try container.encode(previous, forKey: .previous)
+        try container.encode(results, forKey: .results)
+    }
+
+    /// A link to `url` with `filters`, `limit` (when not the default) and `cursor`.
+    static func link(_ url: String, _ filters: [URLQueryItem], limit: Int, cursor: String) -> String {
+        var query = URLComponents()
+        query.queryItems = filters + (limit == 10 ? [] : [URLQueryItem(name: "limit", value: String(limit))]) + [URLQueryItem(name: "cursor", value: cursor)]
+        return "\(url)?\(Page<Item>.formEncoded(query))"
     }
 }

@@ -16,6 +16,7 @@ struct RequestMiddleware: RouterMiddleware {
     let metrics: ShopMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let request = Self.decodingPlusAsSpace(request)
         var context = context
         let correlationID = Self.correlationID(from: request.headers[.correlationID])
         context.correlationID = correlationID
@@ -47,6 +48,16 @@ struct RequestMiddleware: RouterMiddleware {
             problem = .internalError
         }
         return (try? problem.response(from: request, context: context)) ?? Response(status: .internalServerError)
+    }
+
+    /// The request with every `+` in its query string spelled `%20`: HTML forms, Django and every URL encoder of the
+    /// form kind send a space as `+`, but Hummingbird's `uri.queryParameters` only percent-decodes. Rewriting the
+    /// query once here means every parameter reader (and the NUL check) agrees; a literal plus arrives as `%2B`.
+    static func decodingPlusAsSpace(_ request: Request) -> Request {
+        guard let path = request.head.path, let mark = path.firstIndex(of: "?"), path[mark...].contains("+") else { return request }
+        var head = request.head
+        head.path = String(path[...mark]) + path[path.index(after: mark)...].replacingOccurrences(of: "+", with: "%20")
+        return Request(head: head, body: request.body)
     }
 
     /// A NUL character in the path or query (`%00`): PostgreSQL text cannot hold one and SQLite would cut the text

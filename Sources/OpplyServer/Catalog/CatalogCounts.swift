@@ -1,0 +1,47 @@
+import Synchronization
+
+/// The exact `count` of each product filter, kept until the catalog's versions move (`catalog_version`, migration 8),
+/// so a list of a million products counts them once, not on every page. A hit costs one one-row read of the versions;
+/// a count read in the same statement as the versions it was taken at is exact for them, on any instance, whoever
+/// changed the catalog (a staff request, another instance, `opply seed`).
+final class CatalogCounts: Sendable {
+    /// What a count was taken at: `catalog` moves with every product change a filter can see, `stock` with every
+    /// product whose availability crosses zero.
+    struct Versions: Equatable, Sendable {
+        var catalog: Int
+        var stock: Int
+    }
+
+    private struct Entry {
+        var versions: Versions
+        var count: Int
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let capacity: Int
+    /// Counts taken from the table (the misses).
+    let recounts = Atomic<Int>(0)
+
+    init(capacity: Int = 4_096) {
+        self.capacity = capacity
+    }
+
+    /// The count for `filter` if it was taken at `versions`; a filter that ignores stock ignores the stock version.
+    func count(for filter: String, inStock: Bool, at versions: Versions) -> Int? {
+        entries.withLock { entries in
+            guard let entry = entries[filter], entry.versions.catalog == versions.catalog,
+                !inStock || entry.versions.stock == versions.stock
+            else { return nil }
+            return entry.count
+        }
+    }
+
+    func store(_ count: Int, for filter: String, at versions: Versions) {
+        recounts.add(1, ordering: .relaxed)
+        entries.withLock { entries in
+            // Filters are few in practice; past the bound (someone walking every price range) start over.
+            if entries.count >= capacity, entries[filter] == nil { entries.removeAll(keepingCapacity: true) }
+            entries[filter] = Entry(versions: versions, count: count)
+        }
+    }
+}
