@@ -11,6 +11,9 @@
 #   Benchmarks/run.sh crash     # ROUNDS (default 3) of: order load, SIGKILL the server, restart, check that
 #                               # every acknowledged order/cancel survived and in-flight retries made one order
 #                               # (SIGNAL=TERM for a graceful stop instead)
+#   Benchmarks/run.sh pg-orders # its own PostgreSQL (fsync=on), 1,000 products: our orders (random products, 32
+#                               # connections; one hot product, 64) side by side with pgbench running the same SQL
+#                               # transaction (Benchmarks/order.pgbench) and the stock UPDATE alone; peak RSS
 #   Benchmarks/run.sh outage    # its own PostgreSQL primary + replica (fsync=on): 8 clients of catalog reads
 #                               # (uncached) and one-line orders while the primary stops for 10 s and for 45 s,
 #                               # then the replica for 10 s; per 5-second window the answers by status and the
@@ -252,6 +255,60 @@ outage)
   "$bin" check || failed=1
   exit $failed
   ;;
+pg-orders)
+  # Its own PostgreSQL, durable (fsync=on), primary only: our orders next to pgbench running the same SQL.
+  command -v pgbench >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+  eval "$(FSYNC=on scripts/pg-cluster.sh start "$work/pg")"
+  export DATABASE_URL=$TEST_POSTGRES_URL ACCESS_TOKEN_TTL=3600
+  clients=${CLIENTS:-64}  # customers registered; the random run uses 32 connections, the hot one 64
+  seconds=${duration%s}
+  prepare_shop "${PRODUCTS:-1000}"
+  staff_token=$( "$bin" create-user --username bench-staff --email staff@example.com --password bench-staff-pass --staff >/dev/null
+    curl -fsS "$base/api/identity/token/" -H 'Content-Type: application/json' \
+      -d '{"username":"bench-staff","password":"bench-staff-pass"}' | json '["access"]')
+  # Enough stock that no order is short, added the way staff add it (audited, so `opply check` balances).
+  while read -r id; do
+    curl -fsS "$base/api/catalog/products/$id/inventory/" -H "Authorization: Bearer $staff_token" \
+      -H 'Content-Type: application/json' -d '{"adjustment":10000000,"reason":"benchmark stock"}' >/dev/null
+  done <"$work/products"
+  head -1 "$work/products" >"$work/hot"
+  hot=$(cat "$work/hot")
+  psql "$DATABASE_URL" -q <<SQL
+CREATE TABLE bench_products AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM products WHERE archived_at IS NULL;
+CREATE TABLE bench_customers AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM customers WHERE NOT is_staff;
+CREATE TABLE bench_hot AS SELECT * FROM products WHERE id = '$hot';
+ALTER TABLE bench_products ADD PRIMARY KEY (n); ALTER TABLE bench_customers ADD PRIMARY KEY (n); ALTER TABLE bench_hot ADD PRIMARY KEY (id);
+VACUUM ANALYZE;
+SQL
+  customers=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM bench_customers")
+  products=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM bench_products")
+  pgb() {  # pgbench on the benchmark's database; prints tps and p99 latency (from its per-transaction log)
+    local script=$1 conns=$2; shift 2
+    rm -rf "$work/pgblog"; mkdir "$work/pgblog"
+    pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -f "$script" -D customers="$customers" "$@" \
+      --log --log-prefix="$work/pgblog/tx" "$DATABASE_URL" >"$work/pgb.out" 2>&1 || { cat "$work/pgb.out"; exit 1; }
+    local tps p99
+    tps=$(grep -oP 'tps = \K[0-9.]+' "$work/pgb.out" | head -1)
+    p99=$(cat "$work/pgblog"/tx* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int(NR*0.99)] / 1000}')
+    echo "tps=$tps p99_ms=$p99"
+  }
+  ours() {  # our orders through HTTP: orders/s and p99
+    TOKENS="$work/tokens" PRODUCTS="$1" wrk -t2 -c"$2" -d"$duration" -s Benchmarks/orders.lua "$base" | grep -E "orders_|server_5xx" \
+      | tee -a "$work/ours.txt" | tr '\n' ' '; echo
+  }
+  echo "== random products ($products), 32 connections, $duration each"
+  echo "   ours:    $(ours "$work/products" 32)"
+  echo "   pgbench: $(pgb Benchmarks/order.pgbench 32 -D products="$products")"
+  echo "== one hot product, 64 connections"
+  echo "   ours:    $(ours "$work/hot" 64)"
+  echo "   pgbench: $(pgb Benchmarks/order.pgbench 64 -D products=1)"
+  echo "   pgbench, the conditional UPDATE alone (autocommit): $(pgb Benchmarks/stock-update.pgbench 64 -D product="$hot")"
+  echo "== server peak RSS: $(grep VmHWM "/proc/$server_pid/status" | awk '{print $2 / 1024 " MB"}')"
+  stop_server
+  ! grep -q 'server_5xx=[1-9]' "$work/ours.txt" || { echo "5xx answers"; exit 1; }
+  echo "== opply check"
+  "$bin" check
+  ;;
 *)
-  echo "usage: $0 orders|orders-webhook|catalog|catalog-1m|crash|outage" >&2; exit 2 ;;
+  echo "usage: $0 orders|orders-webhook|catalog|catalog-1m|crash|outage|pg-orders" >&2; exit 2 ;;
 esac

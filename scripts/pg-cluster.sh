@@ -75,7 +75,7 @@ init_primary() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = ''
-max_connections = 300
+max_connections = 500
 wal_level = replica
 max_wal_senders = 10
 hot_standby = on

@@ -312,7 +312,9 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
     func goneDisablesTheEndpointAndDeadDeliveriesCanBeRetried(store: TestStore) async throws {
         let receiver = Receiver(answers: [.gone, .badGateway, .badGateway, .badGateway])
         try await receiver.listen { url in
-            try await withShop(store, configure: Self.localWebhooks) { client, shop in
+            // Retries 3 s apart: the second retry request below must find the delivery still pending, even on a
+            // loaded machine.
+            try await withShop(store, configure: { Self.localWebhooks(&$0); $0.webhookRetrySchedule = [.seconds(3), .seconds(3)] }) { client, shop in
                 let staff = try await shop.staffToken(client)
                 let endpoint = try await register(client, url: url, staff: staff)
                 let product = try await client.createProduct("Gone", quantity: 5, staff: staff)

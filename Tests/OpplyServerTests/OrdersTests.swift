@@ -180,7 +180,7 @@ import Testing
                     try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: tokens[index % tokens.count]).status
                 }
                 #expect(statuses.filter { $0 == .created }.count == 10, "round \(round)")
-                #expect(statuses.filter { $0 == .conflict }.count == 40, "round \(round)")
+                #expect(statuses.filter { $0 == .conflict }.count == 40, "round \(round): \(statuses)")
                 #expect(try await client.send(.get, "/api/catalog/products/\(product)/").json["quantity"] as? Int == 0)
                 try await shop.expectStockInvariants()
             }

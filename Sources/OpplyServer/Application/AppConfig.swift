@@ -20,6 +20,9 @@ public struct AppConfig: Sendable {
     public var databasePoolSize = 20
     /// How long a request waits for a database connection (or the SQLite writer) before answering `503`.
     public var databaseAcquireTimeout: Duration = .seconds(2)
+    /// How long the readiness probe's `SELECT 1` may take before the database counts as gone (tests on a loaded
+    /// machine give it longer; not an environment setting).
+    public var databaseProbeTimeout: Duration = .seconds(1)
     /// HMAC key for tokens; in development a random one is generated when absent.
     public var jwtSecret: String
     public var jwtSecretGenerated = false

@@ -54,7 +54,7 @@ public struct Shop: Sendable {
         self.replica = replica
         self.clock = clock
         self.logger = logger
-        self.probe = DatabaseProbe(database, role: "primary", logger: logger)
+        self.probe = DatabaseProbe(database, role: "primary", timeout: config.databaseProbeTimeout, logger: logger)
         let inventory = Inventory(clock: clock)
         let orders = OrderService(
             store: OrderStore(database: database), inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity, metrics: metrics

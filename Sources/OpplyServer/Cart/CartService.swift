@@ -95,11 +95,9 @@ struct CartService: Sendable {
             try await store.lock(customer: customer, engine: store.database.engine, on: sql)
             let lines = try await store.claim(customer: customer, on: sql)
             guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
-            let order = try await orders.place(lines.map {
+            return try await orders.place(lines.map {
                 OrderLine(product: $0.product, quantity: $0.quantity, field: "items[\($0.product.uuidString.lowercased())]", reserved: $0.held)
-            }, for: customer, on: sql)
-            try await then(order, sql)
-            return order
+            }, for: customer, on: sql, then: then)
         }
         orders.metrics?.ordersPlaced.increment()
         return order

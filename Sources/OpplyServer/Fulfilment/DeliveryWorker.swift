@@ -35,6 +35,7 @@ struct DeliveryWorker: Service {
         configuration.httpVersion = .http1Only
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let sending = Sending()
+        let finished = Finished()
         await withDiscardingTaskGroup { group in
             var measured = ContinuousClock.now - .seconds(1)
             var fannedOut = ContinuousClock.now - .seconds(1)
@@ -43,6 +44,7 @@ struct DeliveryWorker: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var busy = false
                 do {
+                    try await record(finished.take())
                     if let configured, !ensured {
                         try await store.ensure(configured)
                         ensured = true
@@ -67,7 +69,8 @@ struct DeliveryWorker: Service {
                         for delivery in claimed {
                             sending.start(endpoint.id)
                             group.addTask {
-                                await send(delivery, to: endpoint, client: client)
+                                let outcome = await send(delivery, to: endpoint, client: client)
+                                finished.add(outcome)
                                 sending.finish(endpoint.id)
                             }
                         }
@@ -80,16 +83,30 @@ struct DeliveryWorker: Service {
                 } catch {
                     logger.warning("Webhook delivery round failed; will retry", metadata: ["error": "\(error)"])
                 }
-                // While there is work, come back soon for what the finished sends made room for; idle, poll calmly.
-                let pause = busy ? .milliseconds(10) : interval
+                // While there is work, come back soon for what the finished sends made room for; while sends are
+                // out, soon enough to record their outcomes; idle, poll calmly.
+                let pause = busy ? .milliseconds(10) : sending.inFlight > 0 ? .milliseconds(50) : interval
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }
         }
+        try? await record(finished.take())
         try? await client.shutdown()
     }
 
-    /// One attempt of one delivery, and its outcome recorded.
-    func send(_ delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, client: HTTPClient) async {
+    /// Writes what finished sends found, once per round; on failure the leases run out and those deliveries are
+    /// sent again (at least once, never lost).
+    private func record(_ outcomes: [FulfilmentStore.Outcome]) async throws {
+        do {
+            try await store.record(outcomes)
+        } catch {
+            logger.warning("Could not record webhook delivery outcomes", metadata: ["deliveries": "\(outcomes.count)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// One attempt of one delivery, and how it ended (recorded by the next round). A `410` disables the endpoint
+    /// at once.
+    func send(_ delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, client: HTTPClient) async -> FulfilmentStore.Outcome {
         let now = clock.now
         let body = Self.body(of: delivery)
         var statusCode: Int?
@@ -117,27 +134,28 @@ struct DeliveryWorker: Service {
             }
         }
         let finished = clock.now
-        do {
-            if let statusCode, (200..<300).contains(statusCode) {
-                try await store.record(delivery.id, delivered: true, statusCode: statusCode, error: nil, nextAttempt: nil, at: finished)
-                metrics.webhookDeliveries(.delivered).increment()
-            } else if statusCode == 410 {
-                try await store.record(delivery.id, delivered: false, statusCode: 410, error: "410 Gone: endpoint disabled", nextAttempt: nil, at: finished)
+        var outcome = FulfilmentStore.Outcome(delivery: delivery.id, delivered: false, statusCode: statusCode, error: nil, nextAttempt: nil, at: finished)
+        if let statusCode, (200..<300).contains(statusCode) {
+            outcome.delivered = true
+            metrics.webhookDeliveries(.delivered).increment()
+        } else if statusCode == 410 {
+            // Rare, and recorded at once: once the endpoint reads as disabled, its dead delivery is in the log.
+            outcome.error = "410 Gone: endpoint disabled"
+            do {
+                try await store.record([outcome])
                 try await store.disable(endpoint.id, reason: "the receiver answered 410 Gone", at: finished)
-                metrics.webhookDeliveries(.dead).increment()
                 logger.notice("Webhook endpoint answered 410 Gone; disabled", metadata: ["endpoint": "\(endpoint.id)"])
-            } else {
-                let wait = delivery.attempt <= schedule.count ? schedule[delivery.attempt - 1] : nil
-                try await store.record(
-                    delivery.id, delivered: false, statusCode: statusCode, error: failure ?? statusCode.map { "HTTP \($0)" },
-                    nextAttempt: wait.map { finished + $0.timeInterval }, at: finished
-                )
-                metrics.webhookDeliveries(wait == nil ? .dead : .retried).increment()
+            } catch {
+                logger.warning("Could not disable a webhook endpoint", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
             }
-        } catch {
-            // The lease runs out and the delivery is sent again: at least once, never lost.
-            logger.warning("Could not record a webhook delivery's outcome", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+            metrics.webhookDeliveries(.dead).increment()
+        } else {
+            let wait = delivery.attempt <= schedule.count ? schedule[delivery.attempt - 1] : nil
+            outcome.error = failure ?? statusCode.map { "HTTP \($0)" }
+            outcome.nextAttempt = wait.map { finished + $0.timeInterval }
+            metrics.webhookDeliveries(wait == nil ? .dead : .retried).increment()
         }
+        return outcome
     }
 
     /// `{id, type, created_at, data}`: the same bytes on every attempt, so receivers may dedupe by `webhook-id`.
@@ -152,6 +170,14 @@ struct DeliveryWorker: Service {
     }
 }
 
+/// Outcomes of finished sends waiting for the next round to record them.
+private final class Finished: Sendable {
+    private let outcomes = Mutex<[FulfilmentStore.Outcome]>([])
+
+    func add(_ outcome: FulfilmentStore.Outcome) { outcomes.withLock { $0.append(outcome) } }
+    func take() -> [FulfilmentStore.Outcome] { outcomes.withLock { outcomes in defer { outcomes.removeAll() }; return outcomes } }
+}
+
 /// Sends in progress on this instance, per endpoint, to keep within the worker's limits.
 private final class Sending: Sendable {
     private let counts = Mutex<[UUID: Int]>([:])
@@ -159,6 +185,7 @@ private final class Sending: Sendable {
     func free(for endpoint: UUID, total: Int, perEndpoint: Int) -> Int {
         counts.withLock { counts in min(total - counts.values.reduce(0, +), perEndpoint - counts[endpoint, default: 0]) }
     }
+    var inFlight: Int { counts.withLock { $0.values.reduce(0, +) } }
     func start(_ endpoint: UUID) { counts.withLock { $0[endpoint, default: 0] += 1 } }
     func finish(_ endpoint: UUID) { counts.withLock { $0[endpoint, default: 0] -= 1 } }
 }

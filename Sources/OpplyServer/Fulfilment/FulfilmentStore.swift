@@ -203,13 +203,29 @@ struct FulfilmentStore: Sendable {
     }
 
     /// Records an attempt's outcome: delivered, retried at `nextAttempt`, or dead (no `nextAttempt`).
-    func record(_ delivery: UUID, delivered: Bool, statusCode: Int?, error: String?, nextAttempt: Date?, at now: Date) async throws {
+    /// How one attempt of one delivery ended: delivered, due again at `nextAttempt`, or dead (neither).
+    struct Outcome: Sendable {
+        var delivery: UUID
+        var delivered: Bool
+        var statusCode: Int?
+        var error: String?
+        var nextAttempt: Date?
+        var at: Date
+    }
+
+    /// Records the outcomes of a round's finished sends in one transaction (one write, not one per delivery: on
+    /// SQLite every write waits for the one writer the orders need too). An outcome for a delivery that is no
+    /// longer pending (retried meanwhile by staff, say) changes nothing.
+    func record(_ outcomes: [Outcome]) async throws {
+        guard !outcomes.isEmpty else { return }
         try await database.transaction { sql in
-            let status: WebhookDelivery.Status = delivered ? .delivered : (nextAttempt == nil ? .dead : .pending)
-            try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
-                .set("last_status_code", to: statusCode).set("last_error", to: error.map { String($0.prefix(500)) })
-                .set("next_attempt_at", to: nextAttempt ?? now).set("delivered_at", to: delivered ? now : nil)
-                .where("id", .equal, delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue).run()
+            for outcome in outcomes {
+                let status: WebhookDelivery.Status = outcome.delivered ? .delivered : (outcome.nextAttempt == nil ? .dead : .pending)
+                try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
+                    .set("last_status_code", to: outcome.statusCode).set("last_error", to: outcome.error.map { String($0.prefix(500)) })
+                    .set("next_attempt_at", to: outcome.nextAttempt ?? outcome.at).set("delivered_at", to: outcome.delivered ? outcome.at : nil)
+                    .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue).run()
+            }
         }
     }
 

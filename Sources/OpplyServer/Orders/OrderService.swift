@@ -42,23 +42,38 @@ struct OrderService: Sendable {
     /// Places an order in its own transaction; `then` runs inside it (to store an idempotent response atomically).
     func place(_ lines: [OrderLine], for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }) async throws -> Order {
         let order = try await store.database.transaction { sql in
-            let order = try await place(lines, for: customer, on: sql)
-            try await then(order, sql)
-            return order
+            try await place(lines, for: customer, on: sql, then: then)
         }
         metrics?.ordersPlaced.increment()
         return order
     }
 
-    /// Takes every line's stock in ascending product order (so concurrent orders never deadlock), inside the
-    /// caller's transaction; any short line throws `409` after checking them all, and the caller rolls back.
-    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase) async throws -> Order {
+    /// Writes the order, its outbox event and whatever `then` adds first, and takes every line's stock last, in
+    /// ascending product order (so concurrent orders never deadlock), inside the caller's transaction: a product's
+    /// row lock is then held only from its `UPDATE` to the commit, not across the inserts, which is what lets orders
+    /// for one hot product follow each other quickly on PostgreSQL. Any short line throws `409` after checking them
+    /// all, and the caller rolls everything back.
+    func place(
+        _ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }
+    ) async throws -> Order {
         let lines = lines.sorted { $0.product.uuidString < $1.product.uuidString }
         let catalog = try await store.catalogEntries(lines.map(\.product), on: sql)
         let unknown = lines.filter { catalog[$0.product].map { $0.archived } ?? true }
         guard unknown.isEmpty else {
             throw AppError.validation(unknown.map { FieldProblem("\($0.field).product", "Unknown or discontinued product.") })
         }
+        let now = clock.now
+        let items = lines.compactMap { line in
+            catalog[line.product].map { Order.Item(product: line.product, name: $0.name, quantity: line.quantity, priceMinor: $0.priceMinor) }
+        }
+        let order = Order(
+            id: UUID(), customer: customer, status: .confirmed, items: items,
+            totalMinor: items.reduce(0) { $0 + $1.priceMinor * $1.quantity }, createdAt: now, updatedAt: now
+        )
+        try await store.insert(order, on: sql)
+        try await outbox.record(.orderConfirmed, data: order, at: now, on: sql)
+        try await then(order, sql)
+
         var short: [OrderLine] = []
         for line in lines {
             if line.reserved {
@@ -75,16 +90,6 @@ struct OrderService: Sendable {
                 errors: short.map { FieldProblem("\($0.field).quantity", "only \(max(0, available[$0.product] ?? 0)) available") }
             )
         }
-        let now = clock.now
-        let items = lines.compactMap { line in
-            catalog[line.product].map { Order.Item(product: line.product, name: $0.name, quantity: line.quantity, priceMinor: $0.priceMinor) }
-        }
-        let order = Order(
-            id: UUID(), customer: customer, status: .confirmed, items: items,
-            totalMinor: items.reduce(0) { $0 + $1.priceMinor * $1.quantity }, createdAt: now, updatedAt: now
-        )
-        try await store.insert(order, on: sql)
-        try await outbox.record(.orderConfirmed, data: order, at: now, on: sql)
         return order
     }
 

@@ -56,8 +56,9 @@ func testConfig(_ url: DatabaseURL) -> AppConfig {
     config.environment = .test
     config.databaseURL = url
     config.bcryptCost = 4
-    config.databasePoolSize = 30
-    config.databaseAcquireTimeout = .seconds(20)  // a loaded CI machine is slow, not down; the outage tests set their own
+    config.databasePoolSize = 8  // many shops run at once against one server (max_connections); requests queue for one
+    config.databaseAcquireTimeout = .seconds(60)  // 50 racing writes queue for SQLite's one writer on a loaded machine; the outage tests set their own
+    config.databaseProbeTimeout = .seconds(10)  // a ping that waits behind the whole suite is slow, not gone
     config.backgroundInterval = .milliseconds(200)
     config.catalogCacheTTL = .zero  // tests of the cache set their own
 
