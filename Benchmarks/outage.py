@@ -53,7 +53,7 @@ def load(base, tokens, products, seconds, log_path):
         rng = random.Random(time.time_ns() + index)
         pending = None  # an order whose outcome is unknown: retried with the same key and body
         while time.time() < end:
-            if pending is None and rng.random() < 0.5:
+            if rng.random() < 0.5:  # reads go on while an order waits for its retry
                 kind = "catalog"
                 path = (f"/api/catalog/products/{rng.choice(products)}/" if rng.random() < 0.5
                         else f"/api/catalog/products/?limit=20&offset={rng.randint(0, 180)}")

@@ -274,7 +274,8 @@ pg-orders)
   head -1 "$work/products" >"$work/hot"
   hot=$(cat "$work/hot")
   psql "$DATABASE_URL" -q <<SQL
-CREATE TABLE bench_products AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM products WHERE archived_at IS NULL;
+CREATE TABLE bench_products (n serial, id uuid NOT NULL);
+\\copy bench_products (id) FROM '$work/products'
 CREATE TABLE bench_customers AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM customers WHERE NOT is_staff;
 CREATE TABLE bench_hot AS SELECT * FROM products WHERE id = '$hot';
 ALTER TABLE bench_products ADD PRIMARY KEY (n); ALTER TABLE bench_customers ADD PRIMARY KEY (n); ALTER TABLE bench_hot ADD PRIMARY KEY (id);
