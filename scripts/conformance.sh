@@ -30,6 +30,7 @@ source scripts/test-server.sh
 WORK=$(mktemp -d)
 SERVER_LOG=$WORK/server.log
 trap 'stop_test_server; rm -rf "$WORK"' EXIT
+export WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOW_PRIVATE=true  # for the endpoint below
 start_test_server "$DATABASE_URL"
 # The server serves the contract it is checked against: the same bytes as the file.
 curl -fsS "$BASE/openapi.yaml" | cmp -s - "$SPEC" || { echo "conformance: GET /openapi.yaml differs from $SPEC" >&2; exit 1; }
@@ -39,16 +40,29 @@ token() {
   curl -fsS "$BASE/api/identity/token/" -H 'Content-Type: application/json' \
     -d "{\"username\":\"$1\",\"password\":\"$2\"}" | json access
 }
+post() {  # post PATH TOKEN JSON: prints the answer's id
+  curl -fsS "$BASE$1" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' -d "$3" | json id
+}
 # Unique names, so a rerun on the same database does not collide.
 RUN=$(date +%s)$$
 PASSWORD=conformance-pass-42
-curl -fsS -o /dev/null "$BASE/api/identity/register/" -H 'Content-Type: application/json' \
-  -d "{\"username\":\"fuzz-customer-$RUN\",\"email\":\"fuzz-customer-$RUN@example.com\",\"password\":\"$PASSWORD\",\"password2\":\"$PASSWORD\"}"
+CONFORMANCE_CUSTOMER_ID=$(curl -fsS "$BASE/api/identity/register/" -H 'Content-Type: application/json' \
+  -d "{\"username\":\"fuzz-customer-$RUN\",\"email\":\"fuzz-customer-$RUN@example.com\",\"password\":\"$PASSWORD\",\"password2\":\"$PASSWORD\"}" | json id)
 "$OPPLY_BIN" create-user --username "fuzz-staff-$RUN" --email "fuzz-staff-$RUN@example.com" --password "$PASSWORD" --staff >/dev/null
 # Both logins before any fuzzing: fuzzed logins may trip the throttle for this client address,
 # and the access tokens must outlive the run (ACCESS_TOKEN_TTL defaults to 15 minutes).
 CUSTOMER_TOKEN=$(token "fuzz-customer-$RUN" "$PASSWORD")
 STAFF_TOKEN=$(token "fuzz-staff-$RUN" "$PASSWORD")
+# Real resources for the path ids in scripts/conformance.toml. The webhook endpoint points at the
+# discard port on loopback (nothing listens; WEBHOOK_ALLOW_* let it register): its deliveries fail
+# and retry without leaving the machine.
+CONFORMANCE_PRODUCT_ID=$(post /api/catalog/products/ "$STAFF_TOKEN" \
+  '{"name":"Conformance oat milk","price":"2.49","quantity":1000,"category":"conformance"}')
+CONFORMANCE_ORDER_ID=$(post /api/orders/orders/ "$CUSTOMER_TOKEN" \
+  "{\"order_items\":[{\"product\":\"$CONFORMANCE_PRODUCT_ID\",\"quantity\":1}]}")
+CONFORMANCE_WEBHOOK_ID=$(post /api/admin/webhooks/ "$STAFF_TOKEN" \
+  '{"url":"http://127.0.0.1:9/conformance","events":["*"]}')
+export CONFORMANCE_CUSTOMER_ID CONFORMANCE_PRODUCT_ID CONFORMANCE_ORDER_ID CONFORMANCE_WEBHOOK_ID
 
 # Left out, for every role:
 # - DELETE /api/identity/customers/{id}/ closes an account; with the caller's own id (the coverage
@@ -65,7 +79,7 @@ status=0
 for role in customer staff; do
   if [[ $role == customer ]]; then bearer=$CUSTOMER_TOKEN; else bearer=$STAFF_TOKEN; fi
   echo "==> schemathesis as $role: $CHECKS, at most $MAX_EXAMPLES examples per operation, ${MAX_TIME}s"
-  "${schemathesis[@]}" run "$SPEC" --url "$BASE" \
+  "${schemathesis[@]}" --config-file scripts/conformance.toml run "$SPEC" --url "$BASE" \
     -H "Authorization: Bearer $bearer" \
     --checks "$CHECKS" \
     --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" \
