@@ -245,39 +245,30 @@ enum Migrations {
             "CREATE TABLE catalog_version (id integer PRIMARY KEY CHECK (id = 1), catalog bigint NOT NULL, stock bigint NOT NULL)",
             "INSERT INTO catalog_version (id, catalog, stock) VALUES (1, 0, 0)",
             """
-            CREATE FUNCTION catalog_version_catalog() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE FUNCTION catalog_version_move() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                IF current_setting('opply.catalog_moved', true) IS DISTINCT FROM 'yes' THEN
-                    UPDATE catalog_version SET catalog = catalog + 1;
-                    PERFORM set_config('opply.catalog_moved', 'yes', true);
-                END IF;
-                RETURN NULL;
-            END $$
-            """,
-            """
-            CREATE FUNCTION catalog_version_stock() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF current_setting('opply.stock_moved', true) IS DISTINCT FROM 'yes' THEN
-                    UPDATE catalog_version SET stock = stock + 1;
-                    PERFORM set_config('opply.stock_moved', 'yes', true);
+                -- TG_ARGV[0]: the counter to move, `catalog` or `stock`.
+                IF current_setting('opply.' || TG_ARGV[0] || '_moved', true) IS DISTINCT FROM 'yes' THEN
+                    EXECUTE format('UPDATE catalog_version SET %1$I = %1$I + 1', TG_ARGV[0]);
+                    PERFORM set_config('opply.' || TG_ARGV[0] || '_moved', 'yes', true);
                 END IF;
                 RETURN NULL;
             END $$
             """,
             """
             CREATE CONSTRAINT TRIGGER catalog_version_insert AFTER INSERT OR DELETE ON products
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_catalog()
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_move('catalog')
             """,
             """
             CREATE CONSTRAINT TRIGGER catalog_version_update
             AFTER UPDATE OF name, description, search_text, price_minor, category, archived_at ON products
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_catalog()
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_move('catalog')
             """,
             """
             CREATE CONSTRAINT TRIGGER catalog_version_stock AFTER UPDATE OF on_hand, reserved ON products
             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
             WHEN ((OLD.on_hand - OLD.reserved > 0) IS DISTINCT FROM (NEW.on_hand - NEW.reserved > 0))
-            EXECUTE FUNCTION catalog_version_stock()
+            EXECUTE FUNCTION catalog_version_move('stock')
             """,
         ]),
     ]
