@@ -69,8 +69,7 @@ struct DeliveryWorker: Service {
                         for delivery in claimed {
                             sending.start(endpoint.id)
                             group.addTask {
-                                let outcome = await send(delivery, to: endpoint, client: client)
-                                finished.add(outcome)
+                                if let outcome = await send(delivery, to: endpoint, client: client) { finished.add(outcome) }
                                 sending.finish(endpoint.id)
                             }
                         }
@@ -104,9 +103,9 @@ struct DeliveryWorker: Service {
         }
     }
 
-    /// One attempt of one delivery, and how it ended (recorded by the next round). A `410` disables the endpoint
-    /// at once.
-    func send(_ delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, client: HTTPClient) async -> FulfilmentStore.Outcome {
+    /// One attempt of one delivery, and how it ended, for the next round to record; nil for a `410`, which is
+    /// recorded and disables the endpoint at once (recording it again later could undo a staff retry meanwhile).
+    func send(_ delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, client: HTTPClient) async -> FulfilmentStore.Outcome? {
         let now = clock.now
         let body = Self.body(of: delivery)
         var statusCode: Int?
@@ -149,6 +148,7 @@ struct DeliveryWorker: Service {
                 logger.warning("Could not disable a webhook endpoint", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
             }
             metrics.webhookDeliveries(.dead).increment()
+            return nil
         } else {
             let wait = delivery.attempt <= schedule.count ? schedule[delivery.attempt - 1] : nil
             outcome.error = failure ?? statusCode.map { "HTTP \($0)" }
