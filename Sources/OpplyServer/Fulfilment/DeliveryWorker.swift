@@ -133,7 +133,7 @@ struct DeliveryWorker: Service {
             }
         }
         let finished = clock.now
-        var outcome = FulfilmentStore.Outcome(delivery: delivery.id, delivered: false, statusCode: statusCode, error: nil, nextAttempt: nil, at: finished)
+        var outcome = FulfilmentStore.Outcome(delivery: delivery.id, attempt: delivery.attempt, delivered: false, statusCode: statusCode, error: nil, nextAttempt: nil, at: finished)
         if let statusCode, (200..<300).contains(statusCode) {
             outcome.delivered = true
             metrics.webhookDeliveries(.delivered).increment()

@@ -206,6 +206,8 @@ struct FulfilmentStore: Sendable {
     /// How one attempt of one delivery ended: delivered, due again at `nextAttempt`, or dead (neither).
     struct Outcome: Sendable {
         var delivery: UUID
+        /// The attempt it ends (`Claimed.attempt`).
+        var attempt: Int
         var delivered: Bool
         var statusCode: Int?
         var error: String?
@@ -214,8 +216,8 @@ struct FulfilmentStore: Sendable {
     }
 
     /// Records the outcomes of a round's finished sends in one transaction (one write, not one per delivery: on
-    /// SQLite every write waits for the one writer the orders need too). An outcome for a delivery that is no
-    /// longer pending (retried meanwhile by staff, say) changes nothing.
+    /// SQLite every write waits for the one writer the orders need too). Only the attempt still in progress is
+    /// ended: a late outcome, after the lease ran out and another round claimed the delivery again, changes nothing.
     func record(_ outcomes: [Outcome]) async throws {
         guard !outcomes.isEmpty else { return }
         try await database.transaction { sql in
@@ -224,7 +226,8 @@ struct FulfilmentStore: Sendable {
                 try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
                     .set("last_status_code", to: outcome.statusCode).set("last_error", to: outcome.error.map { String($0.prefix(500)) })
                     .set("next_attempt_at", to: outcome.nextAttempt ?? outcome.at).set("delivered_at", to: outcome.delivered ? outcome.at : nil)
-                    .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue).run()
+                    .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue)
+                    .where("attempts", .equal, outcome.attempt).run()
             }
         }
     }
