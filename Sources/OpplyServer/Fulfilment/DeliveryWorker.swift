@@ -44,7 +44,7 @@ struct DeliveryWorker: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var busy = false
                 do {
-                    try await record(finished.take())
+                    try await record(finished)
                     if let configured, !ensured {
                         try await store.ensure(configured)
                         ensured = true
@@ -88,16 +88,19 @@ struct DeliveryWorker: Service {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }
         }
-        try? await record(finished.take())
+        try? await record(finished)
         try? await client.shutdown()
     }
 
-    /// Writes what finished sends found, once per round; on failure the leases run out and those deliveries are
-    /// sent again (at least once, never lost).
-    private func record(_ outcomes: [FulfilmentStore.Outcome]) async throws {
+    /// Writes what finished sends found, once per round. On failure (a busy database) the outcomes go back for the
+    /// next round, which comes well within their leases; only if none succeeds before a lease runs out is that
+    /// delivery sent again (at least once, never lost).
+    private func record(_ finished: Finished) async throws {
+        let outcomes = finished.take()
         do {
             try await store.record(outcomes)
         } catch {
+            finished.add(contentsOf: outcomes)
             logger.warning("Could not record webhook delivery outcomes", metadata: ["deliveries": "\(outcomes.count)", "error": "\(error)"])
             throw error
         }
@@ -175,6 +178,7 @@ private final class Finished: Sendable {
     private let outcomes = Mutex<[FulfilmentStore.Outcome]>([])
 
     func add(_ outcome: FulfilmentStore.Outcome) { outcomes.withLock { $0.append(outcome) } }
+    func add(contentsOf more: [FulfilmentStore.Outcome]) { outcomes.withLock { $0.append(contentsOf: more) } }
     func take() -> [FulfilmentStore.Outcome] { outcomes.withLock { outcomes in defer { outcomes.removeAll() }; return outcomes } }
 }
 
