@@ -55,6 +55,49 @@ import Testing
         }
     }
 
+    /// `pg_ctl -m fast stop` ends every backend as `pg_terminate_backend` ends one: a statement running then, or the
+    /// next statement of a transaction left open, answers `503` at once, and the pool heals without a restart.
+    @Test(.enabled(if: TestStore.postgresURL != nil), .timeLimit(.minutes(2)))
+    func aConnectionCutMidTransactionAnswers503AtOnce() async throws {
+        try await withShop(.postgres) { client, shop in
+            for cut in ["while a statement runs", "between two statements"] {
+                let backend = Mutex<Int?>(nil)
+                let finished = Mutex(false)
+                let transaction = Task {
+                    defer { finished.withLock { $0 = true } }
+                    try await shop.database.transaction { sql in
+                        let row = try await sql.raw("SELECT pg_backend_pid() AS pid").first()
+                        backend.withLock { $0 = try? row?.decode(column: "pid", as: Int.self) }
+                        if cut == "while a statement runs" {
+                            _ = try await sql.raw("SELECT pg_sleep(20) AS slept").first()
+                        } else {
+                            try await Task.sleep(for: .seconds(2))
+                            _ = try await sql.raw("SELECT 1 AS one").first()
+                        }
+                    }
+                }
+                #expect(try await eventually { backend.withLock { $0 != nil } })
+                let pid = try #require(backend.withLock { $0 })
+                try await Task.sleep(for: .milliseconds(200))
+                try await shop.database.read { sql in _ = try await sql.raw("SELECT pg_terminate_backend(CAST(\(bind: pid) AS integer)) AS ended").first() }
+                #expect(try await eventually(within: .seconds(10)) { finished.withLock { $0 } }, "\(cut): answered within seconds, not hung")
+                transaction.cancel()
+                switch await transaction.result {
+                case .success: Issue.record("\(cut): the cut transaction reported success")
+                case .failure(let error as AppError): #expect(error.code == "database_unavailable", "\(cut): \(error)")
+                case .failure(let error): Issue.record("\(cut): not a 503 but \(String(reflecting: error))")
+                }
+            }
+            // The pool replaced the cut connections: the shop answers without a restart.
+            let staff = try await shop.staffToken(client)
+            let product = try await client.createProduct("Resilient Rooibos", quantity: 3, staff: staff)
+            let (_, token) = try await client.signUp("steady")
+            let placed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+            #expect(placed.status == .created, "\(placed.text)")
+            try await shop.expectStockInvariants()
+        }
+    }
+
     @Test func aLockedSQLiteFileAnswers503Not500() async throws {
         try await withShop(.sqlite, configure: { $0.databaseAcquireTimeout = .seconds(1) }) { client, shop in
             let staff = try await shop.staffToken(client)

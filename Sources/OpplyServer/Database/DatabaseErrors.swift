@@ -18,6 +18,7 @@ func uniqueViolation(_ error: any Error) -> String? {
 /// refused PostgreSQL connection, a server shutting down or starting up, or a SQLite file that is locked,
 /// read-only or failing I/O. Such errors are answered `503 database_unavailable`, never `500`.
 func isDatabaseUnavailable(_ error: any Error) -> Bool {
+    if error is ConnectionEnded { return true }
     if let error = error as? PSQLError {
         switch error.code {
         case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:

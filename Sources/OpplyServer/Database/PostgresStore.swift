@@ -123,7 +123,7 @@ final class PostgresStore: Database {
             inUse.enter()
             defer { inUse.leave() }
             do {
-                let value = try await body(connection.sql(queryLogLevel: nil, logger: logger))
+                let value = try await body(OpenConnectionSQL(connection: connection, logger: logger))
                 loan.giveBack()
                 await holder.value
                 return value
@@ -143,6 +143,44 @@ final class PostgresStore: Database {
 
 /// No pooled connection was lent within the acquire timeout.
 struct AcquireTimedOut: Error {}
+
+/// The server had already ended the connection when a statement was to be sent on it.
+struct ConnectionEnded: Error {}
+
+/// One lent connection's statements, each sent from the connection's event loop after checking that the connection
+/// is still open. postgres-nio 1.33 writes a statement to a closed channel without ever failing it, so a statement
+/// sent on a connection the server has just ended (a restart, a failover, `pg_terminate_backend`) would wait forever;
+/// on the event loop, an open channel hands the statement to postgres-nio, which fails it when the connection ends.
+private struct OpenConnectionSQL: SQLDatabase {
+    let connection: PostgresConnection
+    let base: any SQLDatabase
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.base = connection.sql(queryLogLevel: nil, logger: logger)
+    }
+
+    var logger: Logger { base.logger }
+    var eventLoop: any EventLoop { base.eventLoop }
+    var version: (any SQLDatabaseReportedVersion)? { base.version }
+    var dialect: any SQLDialect { base.dialect }
+    var queryLogLevel: Logger.Level? { base.queryLogLevel }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        connection.eventLoop.flatSubmit { [connection, base] in
+            guard !connection.isClosed else { return connection.eventLoop.makeFailedFuture(ConnectionEnded()) }
+            return base.execute(sql: query, onRow)
+        }
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        try await execute(sql: query, onRow).get()
+    }
+
+    func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await closure(self)
+    }
+}
 
 /// One connection lent by the pool's holder task to the request's task: lent or failed (the deadline, or the
 /// pool's error), whichever comes first, once; the holder keeps the lease until the request gives it back.
