@@ -464,3 +464,16 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         }
     }
 }
+
+/// One claim feeds every free send slot with a chain, the earliest due first in each.
+@Test func claimedDeliveriesAreSplitIntoChainsOverTheFreeSlots() {
+    let claimed = (0..<20).map { _ in FulfilmentStore.Claimed(id: UUID(), eventID: UUID(), type: "order.confirmed", attempt: 1, payload: "{}", eventCreatedAt: Date()) }
+    let chains = DeliveryWorker.chains(claimed, slots: 16)
+    #expect(chains.count == 16)
+    let sent: Set<UUID> = Set(chains.flatMap { $0 }.map(\.id))
+    #expect(sent == Set(claimed.map(\.id)) && chains.map(\.count).reduce(0, +) == 20, "every claimed delivery once")
+    let firsts: [UUID] = chains.compactMap { $0.first?.id }
+    #expect(firsts == Array(claimed.prefix(16).map(\.id)), "each slot starts with one of the 16 earliest")
+    #expect(DeliveryWorker.chains(Array(claimed.prefix(3)), slots: 16).map(\.count) == [1, 1, 1])
+    #expect(DeliveryWorker.chains(claimed, slots: 0).isEmpty)
+}

@@ -6,10 +6,11 @@ import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
 
-/// Delivers the outbox to webhook endpoints, on every instance at once without double sends: each round fans new
-/// events out to deliveries, then claims due deliveries per endpoint (a lease in the database) and sends them, signed
-/// per Standard Webhooks. At most `concurrency` sends run at a time and at most `perEndpoint` to one endpoint, so a
-/// slow receiver never holds up the others. `2xx` is delivered; anything else is retried on `schedule`, then dead;
+/// Delivers the outbox to webhook endpoints, on every instance at once without double sends: each round, in one write
+/// transaction, records the last sends' outcomes, fans new events out to deliveries and claims due deliveries per
+/// endpoint (a lease in the database); then each send slot sends its chain of claimed deliveries, signed per Standard
+/// Webhooks. At most `concurrency` sends run at a time and at most `perEndpoint` to one endpoint, so a slow receiver
+/// never holds up the others. `2xx` is delivered; anything else is retried on `schedule`, then dead;
 /// `410 Gone` disables the endpoint.
 struct DeliveryWorker: Service {
     let store: FulfilmentStore
@@ -26,9 +27,12 @@ struct DeliveryWorker: Service {
     /// chose it, so it is not checked against private hosts.
     var configured: WebhookEndpoint?
     var perEndpoint = 16
+    /// Deliveries one send slot takes per claim, sent one after another.
+    var chain = 8
 
     /// How long a claimed delivery is held for its sender: past it, another round (on any instance) sends it again.
-    var lease: Duration { timeout * 3 }
+    /// Long enough for a whole chain to time out.
+    var lease: Duration { timeout * (chain + 2) }
 
     func run() async throws {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
@@ -43,33 +47,39 @@ struct DeliveryWorker: Service {
             var ensured = configured == nil
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var busy = false
+                let outcomes = finished.take()
                 do {
-                    try await record(finished)
                     if let configured, !ensured {
                         try await store.ensure(configured)
                         ensured = true
                     }
-                    // New events are fanned out at most ten times a second while sends keep the loop busy (each round
-                    // is a write transaction), at once when the last round left more than a batch behind.
-                    if backlog || ContinuousClock.now - fannedOut >= .milliseconds(100) {
-                        fannedOut = ContinuousClock.now
-                        let fanned = try await store.fanOut(at: clock.now, batch: 500)
-                        backlog = fanned == 500
-                        busy = fanned > 0
-                    }
+                    let now = clock.now
+                    var round = FulfilmentStore.Round(outcomes: outcomes, now: now, leaseUntil: now + lease.timeInterval)
+                    // New events are fanned out at most ten times a second while sends keep the loop busy, at once when
+                    // the last round left more than a batch behind.
+                    let fanOutDue = backlog || ContinuousClock.now - fannedOut >= .milliseconds(100)
+                    var slots: [UUID: (endpoint: WebhookEndpoint, free: Int)] = [:]
                     for endpoint in try await store.enabledEndpoints() {
                         let free = sending.free(for: endpoint.id, total: concurrency, perEndpoint: perEndpoint)
-                        guard free > 0 else {
-                            busy = true
-                            continue
+                        if free > 0 { slots[endpoint.id] = (endpoint, free) } else { busy = true }
+                    }
+                    if (fanOutDue || !slots.isEmpty), try await store.hasWork(for: Array(slots.keys), at: now) {
+                        if fanOutDue {
+                            fannedOut = ContinuousClock.now
+                            round.fanOut = now
                         }
-                        let now = clock.now
-                        let claimed = try await store.claim(endpoint.id, limit: free, at: now, leaseUntil: now + lease.timeInterval)
-                        busy = busy || !claimed.isEmpty
-                        for delivery in claimed {
+                        round.claims = slots.map { (endpoint: $0.key, limit: $0.value.free * chain) }
+                    }
+                    let (fanned, claimed) = try await store.run(round)
+                    backlog = fanned == 500
+                    busy = busy || fanned > 0
+                    for (id, deliveries) in claimed where !deliveries.isEmpty {
+                        guard let (endpoint, free) = slots[id] else { continue }
+                        busy = true
+                        for chain in Self.chains(deliveries, slots: free) {
                             sending.start(endpoint.id)
                             group.addTask {
-                                if let outcome = await send(delivery, to: endpoint, client: client) { finished.add(outcome) }
+                                await send(chain, to: endpoint, client: client, finished: finished)
                                 sending.finish(endpoint.id)
                             }
                         }
@@ -80,29 +90,46 @@ struct DeliveryWorker: Service {
                         metrics.webhookOldestPending.set(oldest.map { max(0, clock.now.timeIntervalSince($0)) } ?? 0)
                     }
                 } catch {
+                    // The outcomes go back for the next round, which comes well within their leases; only if none
+                    // succeeds before a lease runs out is that delivery sent again (at least once, never lost).
+                    finished.add(contentsOf: outcomes)
                     logger.warning("Webhook delivery round failed; will retry", metadata: ["error": "\(error)"])
                 }
-                // While there is work, come back soon for what the finished sends made room for; while sends are
-                // out, soon enough to record their outcomes; idle, poll calmly.
-                let pause = busy ? .milliseconds(10) : sending.inFlight > 0 ? .milliseconds(50) : interval
+                // While there is work, come back soon for what finished sends made room for (each round is one write,
+                // so not too soon); while sends are out, soon enough to record their outcomes; idle, poll calmly.
+                let pause = busy || sending.inFlight > 0 ? .milliseconds(50) : interval
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }
         }
-        try? await record(finished)
+        do {
+            try await store.record(finished.take())
+        } catch {
+            logger.warning("Could not record the last webhook outcomes; those deliveries are sent again after their leases", metadata: ["error": "\(error)"])
+        }
         try? await client.shutdown()
     }
 
-    /// Writes what finished sends found, once per round. On failure (a busy database) the outcomes go back for the
-    /// next round, which comes well within their leases; only if none succeeds before a lease runs out is that
-    /// delivery sent again (at least once, never lost).
-    private func record(_ finished: Finished) async throws {
-        let outcomes = finished.take()
-        do {
-            try await store.record(outcomes)
-        } catch {
-            finished.add(contentsOf: outcomes)
-            logger.warning("Could not record webhook delivery outcomes", metadata: ["deliveries": "\(outcomes.count)", "error": "\(error)"])
-            throw error
+    /// Splits one endpoint's claimed deliveries over its free send slots, due order kept within each chain: one claim
+    /// feeds a slot for several sends, so the worker needs few writes for many deliveries.
+    static func chains(_ deliveries: [FulfilmentStore.Claimed], slots: Int) -> [[FulfilmentStore.Claimed]] {
+        let count = min(slots, deliveries.count)
+        guard count > 0 else { return [] }
+        return (0..<count).map { slot in stride(from: slot, to: deliveries.count, by: count).map { deliveries[$0] } }
+    }
+
+    /// Sends a chain one delivery after another. What is left when the instance stops or the endpoint answers `410`
+    /// is released, due again at once, its attempt not counted.
+    private func send(_ chain: [FulfilmentStore.Claimed], to endpoint: WebhookEndpoint, client: HTTPClient, finished: Finished) async {
+        for (index, delivery) in chain.enumerated() {
+            guard !Task.isShuttingDownGracefully && !Task.isCancelled else {
+                finished.add(contentsOf: chain[index...].map { .release($0, at: clock.now) })
+                return
+            }
+            guard let outcome = await send(delivery, to: endpoint, client: client) else {
+                finished.add(contentsOf: chain[(index + 1)...].map { .release($0, at: clock.now) })
+                return
+            }
+            finished.add(outcome)
         }
     }
 

@@ -122,35 +122,37 @@ struct FulfilmentStore: Sendable {
     /// marks them dispatched, all in one transaction; returns how many events it handled. On PostgreSQL one instance
     /// at a time does it (a transaction-scoped advisory lock; the others skip the round).
     func fanOut(at now: Date, batch: Int = 500) async throws -> Int {
-        try await database.transaction { sql in
-            if database.engine == .postgres {
-                let locked = try await sql.raw("SELECT pg_try_advisory_xact_lock(7002) AS locked").first()?.decode(column: "locked", as: Bool.self)
-                guard locked == true else { return 0 }
-            }
-            let events = try await sql.select().columns("id", "topic").from("outbox").where("dispatched_at", .is, SQLLiteral.null)
-                .orderBy("seq").limit(batch).all()
-                .map { (id: try $0.decode(column: "id", as: UUID.self), topic: try $0.decode(column: "topic", as: String.self)) }
-            guard !events.isEmpty else { return 0 }
-            let endpoints = try await enabledEndpoints(on: sql)
-            var deliveries: [[any SQLExpression]] = []
-            for event in events {
-                guard let type = EventType(rawValue: event.topic) else { continue }
-                for endpoint in endpoints where endpoint.receives(type) {
-                    deliveries.append([
-                        SQLBind(UUID()), SQLBind(endpoint.id), SQLBind(event.id), SQLBind(type.rawValue), SQLBind(WebhookDelivery.Status.pending.rawValue),
-                        SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now),
-                    ])
-                }
-            }
-            for start in stride(from: 0, to: deliveries.count, by: 200) {
-                let insert = sql.insert(into: "webhook_deliveries")
-                    .columns("id", "endpoint_id", "event_id", "event_type", "status", "attempts", "next_attempt_at", "created_at")
-                for row in deliveries[start..<min(start + 200, deliveries.count)] { insert.values(row) }
-                try await insert.ignoringConflicts(with: ["endpoint_id", "event_id"]).run()
-            }
-            try await sql.update("outbox").set("dispatched_at", to: now).where("id", .in, events.map(\.id)).run()
-            return events.count
+        try await database.transaction { sql in try await fanOut(at: now, batch: batch, on: sql) }
+    }
+
+    private func fanOut(at now: Date, batch: Int, on sql: any SQLDatabase) async throws -> Int {
+        if database.engine == .postgres {
+            let locked = try await sql.raw("SELECT pg_try_advisory_xact_lock(7002) AS locked").first()?.decode(column: "locked", as: Bool.self)
+            guard locked == true else { return 0 }
         }
+        let events = try await sql.select().columns("id", "topic").from("outbox").where("dispatched_at", .is, SQLLiteral.null)
+            .orderBy("seq").limit(batch).all()
+            .map { (id: try $0.decode(column: "id", as: UUID.self), topic: try $0.decode(column: "topic", as: String.self)) }
+        guard !events.isEmpty else { return 0 }
+        let endpoints = try await enabledEndpoints(on: sql)
+        var deliveries: [[any SQLExpression]] = []
+        for event in events {
+            guard let type = EventType(rawValue: event.topic) else { continue }
+            for endpoint in endpoints where endpoint.receives(type) {
+                deliveries.append([
+                    SQLBind(UUID()), SQLBind(endpoint.id), SQLBind(event.id), SQLBind(type.rawValue), SQLBind(WebhookDelivery.Status.pending.rawValue),
+                    SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now),
+                ])
+            }
+        }
+        for start in stride(from: 0, to: deliveries.count, by: 200) {
+            let insert = sql.insert(into: "webhook_deliveries")
+                .columns("id", "endpoint_id", "event_id", "event_type", "status", "attempts", "next_attempt_at", "created_at")
+            for row in deliveries[start..<min(start + 200, deliveries.count)] { insert.values(row) }
+            try await insert.ignoringConflicts(with: ["endpoint_id", "event_id"]).run()
+        }
+        try await sql.update("outbox").set("dispatched_at", to: now).where("id", .in, events.map(\.id)).run()
+        return events.count
     }
 
     /// A delivery taken for sending, with the event it carries.
@@ -168,37 +170,39 @@ struct FulfilmentStore: Sendable {
     /// `leaseUntil`, so a delivery whose sender dies is due again then (at least once, never lost). One conditional
     /// `UPDATE` (one writer at a time on SQLite); on PostgreSQL rows another instance is claiming are skipped, not waited for.
     func claim(_ endpoint: UUID, limit: Int, at now: Date, leaseUntil: Date) async throws -> [Claimed] {
-        try await database.transaction { sql in
-            // PostgreSQL may run an `IN (… LIMIT n)` subquery more than once per UPDATE, taking more than n rows: the
-            // chosen rows are materialized first there.
-            let rows = try await sql.raw(database.engine == .postgres ? """
-                WITH picked AS MATERIALIZED (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
-                    AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
-                UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = \(bind: leaseUntil)
-                FROM picked WHERE d.id = picked.id
-                RETURNING d.id, d.event_id, d.event_type, d.attempts
-                """ : """
-                UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = \(bind: leaseUntil)
-                WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
-                    AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit))
-                RETURNING id, event_id, event_type, attempts
-                """).all()
-            guard !rows.isEmpty else { return [] }
-            let eventIDs = try rows.map { try $0.decode(column: "event_id", as: UUID.self) }
-            var events: [UUID: (payload: String, createdAt: Date)] = [:]
-            for row in try await sql.select().columns("id", "payload", "created_at").from("outbox").where("id", .in, eventIDs).all() {
-                events[try row.decode(column: "id", as: UUID.self)] = (
-                    try row.decode(column: "payload", as: String.self), try row.decode(column: "created_at", as: Date.self)
-                )
-            }
-            return try rows.compactMap { row in
-                let eventID = try row.decode(column: "event_id", as: UUID.self)
-                guard let event = events[eventID] else { return nil }
-                return Claimed(
-                    id: try row.decode(column: "id", as: UUID.self), eventID: eventID, type: try row.decode(column: "event_type", as: String.self),
-                    attempt: try row.decode(column: "attempts", as: Int.self), payload: event.payload, eventCreatedAt: event.createdAt
-                )
-            }
+        try await database.transaction { sql in try await claim(endpoint, limit: limit, at: now, leaseUntil: leaseUntil, on: sql) }
+    }
+
+    private func claim(_ endpoint: UUID, limit: Int, at now: Date, leaseUntil: Date, on sql: any SQLDatabase) async throws -> [Claimed] {
+        // PostgreSQL may run an `IN (… LIMIT n)` subquery more than once per UPDATE, taking more than n rows: the
+        // chosen rows are materialized first there.
+        let rows = try await sql.raw(database.engine == .postgres ? """
+            WITH picked AS MATERIALIZED (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
+                AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
+            UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = \(bind: leaseUntil)
+            FROM picked WHERE d.id = picked.id
+            RETURNING d.id, d.event_id, d.event_type, d.attempts
+            """ : """
+            UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = \(bind: leaseUntil)
+            WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
+                AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit))
+            RETURNING id, event_id, event_type, attempts
+            """).all()
+        guard !rows.isEmpty else { return [] }
+        let eventIDs = try rows.map { try $0.decode(column: "event_id", as: UUID.self) }
+        var events: [UUID: (payload: String, createdAt: Date)] = [:]
+        for row in try await sql.select().columns("id", "payload", "created_at").from("outbox").where("id", .in, eventIDs).all() {
+            events[try row.decode(column: "id", as: UUID.self)] = (
+                try row.decode(column: "payload", as: String.self), try row.decode(column: "created_at", as: Date.self)
+            )
+        }
+        return try rows.compactMap { row in
+            let eventID = try row.decode(column: "event_id", as: UUID.self)
+            guard let event = events[eventID] else { return nil }
+            return Claimed(
+                id: try row.decode(column: "id", as: UUID.self), eventID: eventID, type: try row.decode(column: "event_type", as: String.self),
+                attempt: try row.decode(column: "attempts", as: Int.self), payload: event.payload, eventCreatedAt: event.createdAt
+            )
         }
     }
 
@@ -213,6 +217,54 @@ struct FulfilmentStore: Sendable {
         var error: String?
         var nextAttempt: Date?
         var at: Date
+        /// Claimed but never sent (the instance was stopping, or the endpoint was disabled meanwhile).
+        var released = false
+
+        static func release(_ delivery: Claimed, at now: Date) -> Outcome {
+            Outcome(delivery: delivery.id, attempt: delivery.attempt, delivered: false, at: now, released: true)
+        }
+    }
+
+    /// What one round of the delivery worker asks of the database.
+    struct Round: Sendable {
+        var outcomes: [Outcome] = []
+        /// Fan new events out, when set.
+        var fanOut: Date?
+        /// How many due deliveries to take per endpoint.
+        var claims: [(endpoint: UUID, limit: Int)] = []
+        var now: Date
+        var leaseUntil: Date
+        var isEmpty: Bool { outcomes.isEmpty && fanOut == nil && claims.isEmpty }
+    }
+
+    /// Records the last round's outcomes, fans out new events and claims due deliveries, in one transaction: on
+    /// SQLite every write waits for the one writer the orders need too, so the worker takes it once per round.
+    func run(_ round: Round, batch: Int = 500) async throws -> (fanned: Int, claimed: [UUID: [Claimed]]) {
+        guard !round.isEmpty else { return (0, [:]) }
+        return try await database.transaction { sql in
+            try await record(round.outcomes, on: sql)
+            var fanned = 0
+            if let moment = round.fanOut { fanned = try await fanOut(at: moment, batch: batch, on: sql) }
+            var claimed: [UUID: [Claimed]] = [:]
+            for (endpoint, limit) in round.claims {
+                claimed[endpoint] = try await claim(endpoint, limit: limit, at: round.now, leaseUntil: round.leaseUntil, on: sql)
+            }
+            return (fanned, claimed)
+        }
+    }
+
+    /// Whether a round has anything to do besides recording: events not fanned out yet, or deliveries of `endpoints`
+    /// due by `now`. A read, so an idle worker takes no write lock.
+    func hasWork(for endpoints: [UUID], at now: Date) async throws -> Bool {
+        try await database.read { sql in
+            if try await sql.select().column("id").from("outbox").where("dispatched_at", .is, SQLLiteral.null).limit(1).first() != nil {
+                return true
+            }
+            guard !endpoints.isEmpty else { return false }
+            return try await sql.select().column("id").from("webhook_deliveries").where("endpoint_id", .in, endpoints)
+                .where("status", .equal, WebhookDelivery.Status.pending.rawValue).where("next_attempt_at", .lessThanOrEqual, now)
+                .limit(1).first() != nil
+        }
     }
 
     /// Records the outcomes of a round's finished sends in one transaction (one write, not one per delivery: on
@@ -220,15 +272,25 @@ struct FulfilmentStore: Sendable {
     /// ended: a late outcome, after the lease ran out and another round claimed the delivery again, changes nothing.
     func record(_ outcomes: [Outcome]) async throws {
         guard !outcomes.isEmpty else { return }
-        try await database.transaction { sql in
-            for outcome in outcomes {
-                let status: WebhookDelivery.Status = outcome.delivered ? .delivered : (outcome.nextAttempt == nil ? .dead : .pending)
-                try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
-                    .set("last_status_code", to: outcome.statusCode).set("last_error", to: outcome.error.map { String($0.prefix(500)) })
-                    .set("next_attempt_at", to: outcome.nextAttempt ?? outcome.at).set("delivered_at", to: outcome.delivered ? outcome.at : nil)
+        try await database.transaction { sql in try await record(outcomes, on: sql) }
+    }
+
+    private func record(_ outcomes: [Outcome], on sql: any SQLDatabase) async throws {
+        for outcome in outcomes {
+            guard !outcome.released else {
+                // Never sent: the attempt is taken back and the delivery is due again at once.
+                try await sql.update("webhook_deliveries").set(SQLIdentifier("attempts"), to: SQLRaw("attempts - 1"))
+                    .set("next_attempt_at", to: outcome.at)
                     .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue)
                     .where("attempts", .equal, outcome.attempt).run()
+                continue
             }
+            let status: WebhookDelivery.Status = outcome.delivered ? .delivered : (outcome.nextAttempt == nil ? .dead : .pending)
+            try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
+                .set("last_status_code", to: outcome.statusCode).set("last_error", to: outcome.error.map { String($0.prefix(500)) })
+                .set("next_attempt_at", to: outcome.nextAttempt ?? outcome.at).set("delivered_at", to: outcome.delivered ? outcome.at : nil)
+                .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue)
+                .where("attempts", .equal, outcome.attempt).run()
         }
     }
 
