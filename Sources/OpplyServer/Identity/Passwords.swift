@@ -1,9 +1,19 @@
 import HummingbirdBcrypt
+import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Password rules and bcrypt hashing; hashing always runs on the thread pool, never on an event loop.
+/// Password rules and bcrypt hashing; hashing always runs on `hashing`, never on an event loop.
 struct Passwords: Sendable {
+    /// The threads bcrypt runs on: one fewer than the cores (at least one), so a storm of logins at cost 12 always
+    /// leaves a core to the event loops and the database driver, and every other request keeps its latency; logins
+    /// queue for a thread instead. One pool for the process, like `NIOThreadPool.singleton`, whose threads it spares.
+    static let hashing: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(1, System.coreCount - 1))
+        pool.start()
+        return pool
+    }()
+
     let cost: UInt8
     private let decoy = Decoy()
 
@@ -28,11 +38,11 @@ struct Passwords: Sendable {
 
     func hash(_ password: String) async throws -> String {
         let cost = self.cost
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return try await Self.hashing.runIfActive { Bcrypt.hash(password, cost: cost) }
     }
 
     func verify(_ password: String, hash: String) async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await Self.hashing.runIfActive { Bcrypt.verify(password, hash: hash) }
     }
 
     /// What is wrong with `password` for this username, or nil when it may be used.
