@@ -63,6 +63,9 @@ stop_server() {
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 }
 
+# CPU time (user + system, seconds) a process has used so far.
+cpu_seconds() { awk -v tick="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / tick}' "/proc/$1/stat"; }
+
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # Seeds PRODUCTS products, starts the server, and writes one access token per client to $work/tokens and the
@@ -120,8 +123,10 @@ orders-webhook)
   sampler_pid=$!
   TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
     | tee "$work/hooked.txt" | grep -E "orders_created|orders_per_second"
+  receiver_cpu=$(cpu_seconds "$receiver_pid")
   drained
   kill "$sampler_pid" 2>/dev/null || true
+  echo "== the receiver (on the same $(nproc) cores) used ${receiver_cpu} CPU-seconds during the $duration phase"
   created=$(grep -o 'orders_created=[0-9]*' "$work/hooked.txt" | cut -d= -f2)
   received=$(curl -fsS "http://127.0.0.1:$receiver_port/count")
   unique=$(echo "$received" | json '["unique"]')

@@ -276,7 +276,19 @@ struct FulfilmentStore: Sendable {
     }
 
     private func record(_ outcomes: [Outcome], on sql: any SQLDatabase) async throws {
-        for outcome in outcomes {
+        // The common case, deliveries answered alike, is one statement per status code (their time is the latest of
+        // them, at most one round late); every other outcome is a statement of its own.
+        let delivered = Dictionary(grouping: outcomes.filter { $0.delivered && !$0.released }) { $0.statusCode ?? 0 }
+        for (statusCode, group) in delivered {
+            guard let at = group.map(\.at).max() else { continue }
+            let attempts = SQLList(group.map { SQLGroupExpression([SQLBind($0.delivery), SQLBind($0.attempt)]) })
+            try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.delivered.rawValue)
+                .set("last_status_code", to: statusCode).set("last_error", to: SQLLiteral.null)
+                .set("next_attempt_at", to: at).set("delivered_at", to: at)
+                .where("status", .equal, WebhookDelivery.Status.pending.rawValue)
+                .where(SQLQueryString("(id, attempts) IN (VALUES \(attempts))")).run()
+        }
+        for outcome in outcomes where !outcome.delivered || outcome.released {
             guard !outcome.released else {
                 // Never sent: the attempt is taken back and the delivery is due again at once.
                 try await sql.update("webhook_deliveries").set(SQLIdentifier("attempts"), to: SQLRaw("attempts - 1"))
@@ -285,10 +297,10 @@ struct FulfilmentStore: Sendable {
                     .where("attempts", .equal, outcome.attempt).run()
                 continue
             }
-            let status: WebhookDelivery.Status = outcome.delivered ? .delivered : (outcome.nextAttempt == nil ? .dead : .pending)
+            let status: WebhookDelivery.Status = outcome.nextAttempt == nil ? .dead : .pending
             try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
                 .set("last_status_code", to: outcome.statusCode).set("last_error", to: outcome.error.map { String($0.prefix(500)) })
-                .set("next_attempt_at", to: outcome.nextAttempt ?? outcome.at).set("delivered_at", to: outcome.delivered ? outcome.at : nil)
+                .set("next_attempt_at", to: outcome.nextAttempt ?? outcome.at)
                 .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue)
                 .where("attempts", .equal, outcome.attempt).run()
         }
