@@ -60,6 +60,7 @@ start_server() {
 }
 
 stop_server() {
+  echo "== server peak RSS: $(grep VmHWM "/proc/$server_pid/status" | awk '{printf "%.1f MB", $2 / 1024}')"
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 }
 
@@ -80,11 +81,16 @@ prepare_shop() {
     curl -fsS "$base/api/identity/token/" -H 'Content-Type: application/json' \
       -d "{\"username\":\"bench$i\",\"password\":\"bench-pass-$i\"}" | json '["access"]' >>"$work/tokens"
   done
-  : >"$work/products"
-  for offset in $(seq 0 100 $(( $1 - 1 ))); do
-    curl -fsS "$base/api/catalog/products/?limit=100&offset=$offset" | python3 -c \
-      "import json,sys; [print(p['id']) for p in json.load(sys.stdin)['results']]" >>"$work/products"
-  done
+  # Cursor pages: offset mode stops at 10,000.
+  python3 - "$base/api/catalog/products/?limit=100&cursor=" >"$work/products" <<'PY'
+import json, sys, urllib.request
+url = sys.argv[1]
+while url:
+    page = json.load(urllib.request.urlopen(url))
+    print("\n".join(product["id"] for product in page["results"]))
+    url = page["next"]
+PY
+  sed -i '/^$/d' "$work/products"
   echo "== $(wc -l <"$work/products") orderable products, $clients clients"
 }
 
@@ -261,7 +267,6 @@ p99 = lambda path: float(re.search(r"p99_ms=([0-9.]+)", open(path).read()).group
 quiet, storm = p99(sys.argv[1]), p99(sys.argv[2])
 print(f"== catalog p99 quiet {quiet:.2f} ms, under the login storm {storm:.2f} ms: {storm / quiet:.2f}x (target <= 2x)")
 PY
-  echo "== server peak RSS: $(grep VmHWM "/proc/$server_pid/status" | awk '{print $2 / 1024 " MB"}')"
   stop_server
   ;;
 outage)
@@ -340,7 +345,6 @@ SQL
   echo "   ours:    $(ours "$work/hot" 64)"
   echo "   pgbench: $(pgb Benchmarks/order.pgbench 64 -D products=1)"
   echo "   pgbench, the conditional UPDATE alone (autocommit): $(pgb Benchmarks/stock-update.pgbench 64 -D product="$hot")"
-  echo "== server peak RSS: $(grep VmHWM "/proc/$server_pid/status" | awk '{print $2 / 1024 " MB"}')"
   stop_server
   ! grep -q 'server_5xx=[1-9]' "$work/ours.txt" || { echo "5xx answers"; exit 1; }
   echo "== opply check"
