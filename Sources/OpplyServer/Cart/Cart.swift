@@ -14,7 +14,7 @@ struct Cart: Encodable, Sendable {
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(items, forKey: .items)
-        try container.encode(Money.format(items.reduce(0) { $0 + $1.priceMinor * $1.quantity }), forKey: .total)
+        try container.encode(Money.format(items.totalMinor), forKey: .total)
         try container.encode(Money.currency, forKey: .currency)
         try container.encode(expiresAt, forKey: .expiresAt)
     }

@@ -12,6 +12,9 @@ struct Order: Encodable, Sendable {
         let quantity: Int
         let priceMinor: Int
 
+        /// The line's price: unit price times quantity, in minor units.
+        var lineTotalMinor: Int { priceMinor * quantity }
+
         private enum CodingKeys: String, CodingKey { case product, name, quantity, price, lineTotal }
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -19,7 +22,7 @@ struct Order: Encodable, Sendable {
             try container.encode(name, forKey: .name)
             try container.encode(quantity, forKey: .quantity)
             try container.encode(Money.format(priceMinor), forKey: .price)
-            try container.encode(Money.format(priceMinor * quantity), forKey: .lineTotal)
+            try container.encode(Money.format(lineTotalMinor), forKey: .lineTotal)
         }
     }
 
@@ -49,6 +52,11 @@ struct Order: Encodable, Sendable {
         try container.encode(updatedAt, forKey: .updatedAt)
         try container.encode(fulfilledAt, forKey: .fulfilledAt)
     }
+}
+
+extension [Order.Item] {
+    /// What the lines cost together: the one sum behind an order's and a cart's total.
+    var totalMinor: Int { reduce(0) { $0 + $1.lineTotalMinor } }
 }
 
 /// Which orders a list shows: one customer's history, or the staff order desk's filters.

@@ -68,7 +68,7 @@ struct OrderService: Sendable {
         }
         let order = Order(
             id: UUID(), customer: customer, status: .confirmed, items: items,
-            totalMinor: items.reduce(0) { $0 + $1.priceMinor * $1.quantity }, createdAt: now, updatedAt: now
+            totalMinor: items.totalMinor, createdAt: now, updatedAt: now
         )
         try await store.insert(order, on: sql)
         try await outbox.record(.orderConfirmed, data: order, at: now, on: sql)
