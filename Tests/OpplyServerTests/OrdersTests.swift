@@ -260,9 +260,9 @@ import Testing
             let body: [String: Any] = ["order_items": [["product": product, "quantity": 1]]]
             let data = try JSONSerialization.data(withJSONObject: body)
             // A request that claimed the key and then died before finishing.
-            let claim = try await shop.idempotencyKeys.begin(
+            let claim = try await shop.idempotency.begin(
                 customer: try #require(UUID(uuidString: id)), key: "crashed",
-                fingerprint: IdempotencyKeys.fingerprint(method: "POST", path: "/api/orders/orders/", body: data))
+                fingerprint: IdempotentResponder.fingerprint(method: "POST", path: "/api/orders/orders/", body: data))
             guard case .claimed = claim else { Issue.record("expected a claim"); return }
             let busy = try await client.send(.post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: "crashed"])
             #expect(busy.status == .conflict)
@@ -280,7 +280,7 @@ import Testing
         try await withShop(store, clock: clock) { client, shop in
             let (id, _) = try await client.signUp("yves")
             let customer = try #require(UUID(uuidString: id))
-            let keys = shop.idempotencyKeys
+            let keys = shop.idempotency
             guard case .claimed(let slow) = try await keys.begin(customer: customer, key: "k", fingerprint: "f") else {
                 Issue.record("expected a claim"); return
             }

@@ -25,8 +25,8 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     OperationsController(shop: shop).addRoutes(to: router)
     IdentityController(identity: shop.identity, trustProxy: shop.config.trustProxy).addRoutes(to: router)
     CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)
-    CartController(cart: shop.cart, keys: shop.idempotencyKeys, identity: shop.identity).addRoutes(to: router)
-    OrderController(orders: shop.orders, keys: shop.idempotencyKeys, identity: shop.identity).addRoutes(to: router)
+    CartController(cart: shop.cart, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)
+    OrderController(orders: shop.orders, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)
     FulfilmentController(desk: shop.desk, webhooks: shop.webhooks, identity: shop.identity).addRoutes(to: router)
     return router
 }

@@ -19,7 +19,7 @@ public struct Shop: Sendable {
     let inventory: Inventory
     let catalog: CatalogService
     let orders: OrderService
-    let idempotencyKeys: IdempotencyKeys
+    let idempotency: IdempotencyStore
     let cart: CartService
     let desk: OrderDesk
     let webhooks: WebhookService
@@ -87,7 +87,7 @@ public struct Shop: Sendable {
         self.catalog = catalog
         self.orders = orders
         self.cart = cart
-        self.idempotencyKeys = IdempotencyKeys(database: database, clock: clock)
+        self.idempotency = IdempotencyStore(database: database, clock: clock)
         self.desk = OrderDesk(orders: orders, identity: identity)
         self.webhooks = WebhookService(
             store: FulfilmentStore(database: database),
@@ -128,7 +128,7 @@ public struct Shop: Sendable {
                 try await cart.sweep()
             },
             Janitor(every: .seconds(60), logger: logger) {
-                try await idempotencyKeys.deleteExpired()
+                try await idempotency.deleteExpired()
                 try await identity.store.deleteExpiredRefreshTokens(before: clock.now)
             },
         ]

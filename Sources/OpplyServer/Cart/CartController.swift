@@ -4,7 +4,7 @@ import Hummingbird
 /// The `/api/cart/` routes: view, add, set, remove, empty, checkout (with `Idempotency-Key`).
 struct CartController: Sendable {
     let cart: CartService
-    let keys: IdempotencyKeys
+    let keys: IdempotentResponder
     let identity: IdentityService
 
     func addRoutes(to router: Router<AppRequestContext>) {

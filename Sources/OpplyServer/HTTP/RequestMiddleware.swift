@@ -5,8 +5,6 @@ import Logging
 
 extension HTTPField.Name {
     static let correlationID = Self("Correlation-ID")!
-    static let idempotencyKey = Self("Idempotency-Key")!
-    static let idempotentReplayed = Self("Idempotent-Replayed")!
 }
 
 /// The outermost middleware: gives every request a correlation id (echoed or generated) that every log line

@@ -4,7 +4,7 @@ import Hummingbird
 /// The `/api/orders/orders/` routes: place (with `Idempotency-Key`), history, detail, cancel.
 struct OrderController: Sendable {
     let orders: OrderService
-    let keys: IdempotencyKeys
+    let keys: IdempotentResponder
     let identity: IdentityService
 
     func addRoutes(to router: Router<AppRequestContext>) {
