@@ -56,32 +56,33 @@ public struct Shop: Sendable {
         self.logger = logger
         self.probe = DatabaseProbe(database, role: "primary", timeout: config.databaseProbeTimeout, logger: logger)
         let inventory = Inventory(clock: clock)
+        let customers = CustomerStore(database: database)
+        let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database))
         let orders = OrderService(
-            store: OrderStore(database: database), inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity, metrics: metrics
+            store: OrderStore(database: database), inventory: inventory, prices: products, outbox: Outbox(), clock: clock,
+            maxQuantity: config.maxOrderQuantity, metrics: metrics
         )
         let cart = CartService(
-            store: CartStore(database: database), inventory: inventory, orders: orders, clock: clock,
+            store: CartStore(database: database), inventory: inventory, orders: orders, prices: products, lock: customers, clock: clock,
             ttl: config.cartTTL, maxQuantity: config.maxOrderQuantity
         )
-        var identity = IdentityService(
-            store: CustomerStore(database: database),
+        let identity = IdentityService(
+            store: customers,
             passwords: Passwords(cost: config.bcryptCost),
             tokens: await TokenSigner(secret: config.jwtSecret, accessTTL: config.accessTokenTTL, refreshTTL: config.refreshTokenTTL),
             throttle: LoginThrottle(limit: config.loginAttempts, window: config.loginWindow),
-            clock: clock
+            clock: clock,
+            carts: cart
         )
-        identity.onDelete = { customer, sql in try await cart.empty(for: customer, on: sql) }
-        var catalog = CatalogService(
-            store: CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database)),
+        let catalog = CatalogService(
+            store: products,
             inventory: inventory,
             cache: CatalogCache(ttl: config.catalogCacheTTL, capacity: config.catalogCacheSize, clock: clock, metrics: metrics),
             clock: clock,
-            cursors: CursorSigner(secret: config.jwtSecret)
+            cursors: CursorSigner(secret: config.jwtSecret),
+            carts: cart,
+            announcer: CatalogAnnouncer(database: database, replica: replica, instance: instance, logger: logger)
         )
-        catalog.onArchive = { product, sql in try await cart.dropProduct(product, on: sql) }
-        if database.engine == .postgres {
-            catalog.onChange = { [instance] in await CatalogListener.notify(database, replica: replica, from: instance, logger: logger) }
-        }
         self.identity = identity
         self.inventory = inventory
         self.catalog = catalog
@@ -148,10 +149,7 @@ public struct Shop: Sendable {
     /// On an empty database: an `admin` staff account with a random password (returned, to be printed once)
     /// and a demo catalog. Nil when the database already has customers.
     public func seedDemoIfEmpty(products: Int = 200) async throws -> String? {
-        let existing = try await database.read { sql in
-            try await sql.select().column("id").from("customers").limit(1).first()
-        }
-        guard existing == nil else { return nil }
+        guard try await identity.store.isEmpty() else { return nil }
         let password = randomToken(bytes: 12)
         _ = try await createUser(username: "admin", email: "admin@example.com", password: password, staff: true)
         try await seedCatalog(products: products)

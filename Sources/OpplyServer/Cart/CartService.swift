@@ -9,6 +9,10 @@ struct CartService: Sendable {
     let store: CartStore
     let inventory: Inventory
     let orders: OrderService
+    /// Names, prices and whether a product may go in a cart (the catalog's).
+    let prices: any PriceList
+    /// Serializes one customer's cart changes (Identity's lock on the customer).
+    let lock: any CartLock
     let clock: WallClock
     let ttl: Duration
     let maxQuantity: Int
@@ -23,7 +27,7 @@ struct CartService: Sendable {
     }
 
     func cart(of customer: UUID) async throws -> Cart {
-        try await store.cart(of: customer)
+        try await store.cart(of: customer, prices: prices)
     }
 
     /// Most distinct products in one cart, as in one order.
@@ -34,7 +38,7 @@ struct CartService: Sendable {
     func add(_ item: AddItem, for customer: UUID) async throws -> Cart {
         guard (1...maxQuantity).contains(item.quantity) else { throw AppError.validation(field: "quantity", "Must be a whole number from 1 to \(maxQuantity).") }
         try await changingCart(of: customer) { sql in
-            guard try await store.isOrderable(item.product, on: sql) else {
+            guard try await prices.isOrderable(item.product, on: sql) else {
                 throw AppError.validation(field: "product", "Unknown or discontinued product.")
             }
             let line = try await store.claim(customer: customer, product: item.product, on: sql).first
@@ -47,7 +51,7 @@ struct CartService: Sendable {
             try await reserveOrExplain(item.product, total - held, field: "quantity", already: held, on: sql)
             try await store.putHeld(customer: customer, product: item.product, quantity: total, until: expiry, on: sql)
         }
-        return try await store.cart(of: customer)
+        return try await store.cart(of: customer, prices: prices)
     }
 
     /// Sets a line's quantity: grows by reserving the difference, shrinks by releasing it, 0 removes the line.
@@ -65,7 +69,7 @@ struct CartService: Sendable {
                 try await store.putHeld(customer: customer, product: product, quantity: quantity, until: expiry, on: sql)
             }
         }
-        return try await store.cart(of: customer)
+        return try await store.cart(of: customer, prices: prices)
     }
 
     /// Removes one line (or, with no product, the whole cart), releasing what it held.
@@ -82,7 +86,7 @@ struct CartService: Sendable {
     /// product row is touched: cart lines are always locked before products.
     private func changingCart(of customer: UUID, _ body: (any SQLDatabase) async throws -> Void) async throws {
         try await store.database.transaction { sql in
-            try await store.lock(customer: customer, engine: store.database.engine, on: sql)
+            try await lock.lockCart(of: customer, on: sql)
             try await store.touch(customer: customer, until: expiry, on: sql)
             try await body(sql)
         }
@@ -92,7 +96,7 @@ struct CartService: Sendable {
     /// taken from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
     func checkout(for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void) async throws -> Order {
         let order = try await store.database.transaction { sql in
-            try await store.lock(customer: customer, engine: store.database.engine, on: sql)
+            try await lock.lockCart(of: customer, on: sql)
             let lines = try await store.claim(customer: customer, on: sql)
             guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
             return try await orders.place(lines.map {
@@ -125,7 +129,7 @@ struct CartService: Sendable {
 
     /// Empties a customer's cart inside the caller's transaction (the account is being closed).
     func empty(for customer: UUID, on sql: any SQLDatabase) async throws {
-        try await store.lock(customer: customer, engine: store.database.engine, on: sql)
+        try await lock.lockCart(of: customer, on: sql)
         try await release(try await store.claim(customer: customer, on: sql), on: sql)
     }
 

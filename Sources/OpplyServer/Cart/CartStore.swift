@@ -8,16 +8,16 @@ import SQLKit
 struct CartStore: Sendable {
     let database: any Database
 
-    func cart(of customer: UUID) async throws -> Cart {
+    /// The cart as shown, at the current catalog prices: its lines joined to the catalog's names and prices in one
+    /// statement (`PriceList.pricing`), so one snapshot answers and a price change is seen whole or not at all.
+    func cart(of customer: UUID, prices: any PriceList) async throws -> Cart {
         try await database.read { sql in
-            let rows = try await sql.select()
-                .columns(SQLColumn("product_id", table: "l"), SQLColumn("quantity", table: "l"), SQLColumn("reserved_until", table: "l"),
-                         SQLColumn("name", table: "p"), SQLColumn("price_minor", table: "p"))
+            let lines = sql.select()
+                .columns(SQLColumn("product_id", table: "l"), SQLColumn("quantity", table: "l"), SQLColumn("reserved_until", table: "l"))
                 .from(SQLAlias(SQLIdentifier("cart_lines"), as: SQLIdentifier("l")))
-                .join(SQLAlias(SQLIdentifier("products"), as: SQLIdentifier("p")), method: SQLJoinMethod.inner,
-                      on: SQLColumn("id", table: "p"), .equal, SQLColumn("product_id", table: "l"))
+            let rows = try await prices.pricing(lines, product: SQLColumn("product_id", table: "l"))
                 .where(SQLColumn("customer_id", table: "l"), .equal, SQLBind(customer))
-                .orderBy(SQLColumn("name", table: "p")).orderBy(SQLColumn("product_id", table: "l"))
+                .orderBy("name").orderBy(SQLColumn("product_id", table: "l"))
                 .all()
             var expiresAt: Date?
             let items = try rows.map { row in
@@ -39,22 +39,9 @@ struct CartStore: Sendable {
         return try await delete.returning("product_id", "quantity", "held").all().map(Self.claimed(row:))
     }
 
-    /// Serializes one customer's cart changes on PostgreSQL (a row lock on the customer that foreign-key checks do
-    /// not wait for). SQLite runs one write transaction at a time anyway.
-    func lock(customer: UUID, engine: SQLEngine, on sql: any SQLDatabase) async throws {
-        guard engine == .postgres else { return }
-        try await sql.raw("SELECT id FROM customers WHERE id = \(bind: customer) FOR NO KEY UPDATE").run()
-    }
-
     func lineCount(customer: UUID, on sql: any SQLDatabase) async throws -> Int {
         try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("cart_lines")
             .where("customer_id", .equal, customer).first()?.decode(column: "n", as: Int.self) ?? 0
-    }
-
-    /// Whether a product can go in a cart at all (it exists and is not archived).
-    func isOrderable(_ product: UUID, on sql: any SQLDatabase) async throws -> Bool {
-        try await sql.select().column("id").from("products")
-            .where("id", .equal, product).where("archived_at", .is, SQLLiteral.null).first() != nil
     }
 
     /// Takes every line of a product out of every cart (the product was archived).

@@ -9,10 +9,10 @@ struct CatalogService: Sendable {
     let cache: CatalogCache
     let clock: WallClock
     let cursors: CursorSigner
-    /// Takes an archived product out of every cart, releasing its stock (set by the cart area).
-    var onArchive: @Sendable (UUID, any SQLDatabase) async throws -> Void = { _, _ in }
-    /// Tells other instances that the catalog changed (set when running on PostgreSQL).
-    var onChange: @Sendable () async -> Void = {}
+    /// Takes an archived product out of every cart, releasing its stock.
+    let carts: any CartReleaser
+    /// Tells other instances that the catalog changed.
+    let announcer: CatalogAnnouncer
 
     struct NewProduct: Decodable, Sendable {
         var name: String
@@ -156,9 +156,9 @@ struct CatalogService: Sendable {
     /// committed in between.
     func archive(_ id: UUID) async throws {
         try await changing { sql in
-            try await onArchive(id, sql)
+            try await carts.dropProduct(id, on: sql)
             guard try await store.archive(id, at: clock.now, on: sql) else { throw AppError.notFound }
-            try await onArchive(id, sql)
+            try await carts.dropProduct(id, on: sql)
         }
     }
 
@@ -195,7 +195,7 @@ struct CatalogService: Sendable {
     /// the replica has the change) and drops the cache here.
     private func changing<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         let result = try await store.primary.transaction(body)
-        await onChange()
+        await announcer.catalogChanged()
         cache.invalidate()
         return result
     }

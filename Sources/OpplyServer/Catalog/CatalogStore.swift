@@ -1,7 +1,8 @@
 import Foundation
 import SQLKit
 
-/// The SQL of the catalog: `products` (never their stock columns) and `categories`.
+/// The SQL of the catalog: `products` (never their stock columns, which `Inventory`'s expressions stand for) and
+/// `categories`.
 /// Shopper-facing reads go to `reader` (a replica when configured); everything else to the primary.
 struct CatalogStore: Sendable {
     let primary: any Database
@@ -93,7 +94,7 @@ struct CatalogStore: Sendable {
         if let category = query.category { select = select.where("category", .equal, category) }
         if let minPrice = query.minPrice { select = select.where("price_minor", .greaterThanOrEqual, minPrice) }
         if let maxPrice = query.maxPrice { select = select.where("price_minor", .lessThanOrEqual, maxPrice) }
-        if query.inStock { select = select.where(SQLQueryString("on_hand - reserved > 0")) }
+        if query.inStock { select = select.where(Inventory.inStockCondition) }
         if let pattern = query.searchPattern {
             if let search = query.search, search.count >= 3, select.database.dialect.name == "sqlite" {
                 // The trigram table narrows to candidate rows by index; the LIKE below keeps today's exact semantics.
@@ -155,27 +156,31 @@ struct CatalogStore: Sendable {
         try await sql.update("categories").set("name", to: name).where("slug", .equal, slug).returning("slug").all().count == 1
     }
 
+    private static let insertColumns =
+        ["id", "name", "description", "search_text", "price_minor", "category"] + Inventory.unstockedColumns + ["created_at", "updated_at"]
+
+    /// A new product row's values, in `insertColumns` order: no stock yet.
+    private static func insertValues(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date) -> [any SQLExpression] {
+        let described: [any SQLExpression] = [
+            SQLBind(id), SQLBind(name), SQLBind(description), SQLBind(Product.searchText(name: name, description: description)),
+            SQLBind(priceMinor), SQLBind(category),
+        ]
+        return described + Inventory.unstockedValues + [SQLBind(now), SQLBind(now)]
+    }
+
     /// A new product row with no stock yet; `Inventory` stocks it in the same transaction.
     func insert(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date, on sql: any SQLDatabase) async throws {
-        try await sql.insert(into: "products")
-            .columns("id", "name", "description", "search_text", "price_minor", "category", "on_hand", "reserved", "created_at", "updated_at")
-            .values(
-                SQLBind(id), SQLBind(name), SQLBind(description), SQLBind(Product.searchText(name: name, description: description)),
-                SQLBind(priceMinor), SQLBind(category), SQLLiteral.numeric("0"), SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now)
-            )
+        try await sql.insert(into: "products").columns(Self.insertColumns)
+            .values(Self.insertValues(id: id, name: name, description: description, priceMinor: priceMinor, category: category, at: now))
             .run()
     }
 
     /// Many new products in one statement (the seed).
     func insert(batch: [(id: UUID, name: String, description: String, priceMinor: Int, category: String)], at now: Date, on sql: any SQLDatabase) async throws {
-        var insert = sql.insert(into: "products")
-            .columns("id", "name", "description", "search_text", "price_minor", "category", "on_hand", "reserved", "created_at", "updated_at")
+        var insert = sql.insert(into: "products").columns(Self.insertColumns)
         for product in batch {
-            insert = insert.values(
-                SQLBind(product.id), SQLBind(product.name), SQLBind(product.description),
-                SQLBind(Product.searchText(name: product.name, description: product.description)),
-                SQLBind(product.priceMinor), SQLBind(product.category), SQLLiteral.numeric("0"), SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now)
-            )
+            insert = insert.values(Self.insertValues(
+                id: product.id, name: product.name, description: product.description, priceMinor: product.priceMinor, category: product.category, at: now))
         }
         try await insert.run()
     }

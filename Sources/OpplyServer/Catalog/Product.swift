@@ -15,7 +15,7 @@ struct Product: Encodable, Sendable {
 
     static let columns: [any SQLExpression] = [
         SQLColumn("id"), SQLColumn("name"), SQLColumn("description"), SQLColumn("price_minor"), SQLColumn("category"),
-        SQLAlias(SQLBinaryExpression(SQLColumn("on_hand"), .subtract, SQLColumn("reserved")), as: SQLIdentifier("quantity")),
+        SQLAlias(Inventory.availableExpression, as: SQLIdentifier("quantity")),
         SQLColumn("created_at"), SQLColumn("updated_at"),
     ]
 

@@ -92,6 +92,11 @@ struct CustomerStore: Sendable {
         }
     }
 
+    /// Whether no account was ever created (the demo seed's test for an empty database).
+    func isEmpty() async throws -> Bool {
+        try await database.read { sql in try await sql.select().column("id").from("customers").limit(1).first() == nil }
+    }
+
     // MARK: Refresh tokens
 
     func insertRefreshToken(id: UUID, family: UUID, customerID: UUID, expiresAt: Date, on sql: any SQLDatabase) async throws {
@@ -135,5 +140,14 @@ struct CustomerStore: Sendable {
         try await database.transaction { sql in
             try await sql.delete(from: "refresh_tokens").where("expires_at", .lessThan, now).run()
         }
+    }
+}
+
+extension CustomerStore: CartLock {
+    /// A row lock on the customer that foreign-key checks do not wait for, on PostgreSQL. SQLite runs one write
+    /// transaction at a time anyway.
+    func lockCart(of customer: UUID, on sql: any SQLDatabase) async throws {
+        guard database.engine == .postgres else { return }
+        try await sql.raw("SELECT id FROM customers WHERE id = \(bind: customer) FOR NO KEY UPDATE").run()
     }
 }

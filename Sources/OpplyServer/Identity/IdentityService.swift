@@ -9,8 +9,8 @@ struct IdentityService: Sendable {
     let tokens: TokenSigner
     let throttle: LoginThrottle
     let clock: WallClock
-    /// Releases a customer's cart when their account is deleted (set by the cart area).
-    var onDelete: @Sendable (UUID, any SQLDatabase) async throws -> Void = { _, _ in }
+    /// Empties a closed account's cart, releasing its stock.
+    let carts: any CartReleaser
 
     struct Registration: Decodable, Sendable {
         var username: String
@@ -193,7 +193,7 @@ struct IdentityService: Sendable {
     func delete(_ id: UUID, caller: Customer) async throws {
         _ = try await customer(id, caller: caller)
         try await store.database.transaction { sql in
-            try await onDelete(id, sql)
+            try await carts.empty(for: id, on: sql)
             try await store.softDelete(id: id, at: clock.now, on: sql)
         }
     }

@@ -9,6 +9,25 @@ import SQLKit
 struct Inventory: Sendable {
     let clock: WallClock
 
+    // MARK: Stock in the catalog's queries
+
+    /// Units a customer can still order, `on_hand - reserved`, for the catalog's `quantity`.
+    static var availableExpression: any SQLExpression {
+        SQLBinaryExpression(SQLColumn("on_hand"), .subtract, SQLColumn("reserved"))
+    }
+
+    /// True for a product with units to order (the catalog's `in_stock` filter).
+    static var inStockCondition: any SQLExpression {
+        SQLBinaryExpression(availableExpression, .greaterThan, SQLLiteral.numeric("0"))
+    }
+
+    /// The stock columns of a new product row and their values for no stock yet: the catalog inserts the row and
+    /// this area stocks it (`adjust`, `stockNewProducts`) in the same transaction.
+    static let unstockedColumns = ["on_hand", "reserved"]
+    static var unstockedValues: [any SQLExpression] { [SQLLiteral.numeric("0"), SQLLiteral.numeric("0")] }
+
+    // MARK: Stock changes
+
     /// Puts `quantity` more units in carts' hands; false when fewer are available (or the product is archived).
     func reserve(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws -> Bool {
         try await changed(sql.update("products")
@@ -92,7 +111,7 @@ struct Inventory: Sendable {
     func available(_ productIDs: [UUID], on sql: any SQLDatabase) async throws -> [UUID: Int] {
         guard !productIDs.isEmpty else { return [:] }
         let rows = try await sql.select().column("id")
-            .column(SQLBinaryExpression(SQLColumn("on_hand"), .subtract, SQLColumn("reserved")), as: "available")
+            .column(Self.availableExpression, as: "available")
             .column("archived_at")
             .from("products").where("id", .in, productIDs).all()
         var result: [UUID: Int] = [:]

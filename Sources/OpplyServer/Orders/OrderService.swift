@@ -5,6 +5,8 @@ import SQLKit
 struct OrderService: Sendable {
     let store: OrderStore
     let inventory: Inventory
+    /// Names and prices copied into each line (the catalog's).
+    let prices: any PriceList
     let outbox: Outbox
     let clock: WallClock
     let maxQuantity: Int
@@ -57,7 +59,7 @@ struct OrderService: Sendable {
         _ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }
     ) async throws -> Order {
         let lines = lines.sorted { $0.product.uuidString < $1.product.uuidString }
-        let catalog = try await store.catalogEntries(lines.map(\.product), on: sql)
+        let catalog = try await prices.entries(lines.map(\.product), on: sql)
         let unknown = lines.filter { catalog[$0.product].map { $0.archived } ?? true }
         guard unknown.isEmpty else {
             throw AppError.validation(unknown.map { FieldProblem("\($0.field).product", "Unknown or discontinued product.") })

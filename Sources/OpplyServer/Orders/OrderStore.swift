@@ -5,20 +5,6 @@ import SQLKit
 struct OrderStore: Sendable {
     let database: any Database
 
-    /// Name, price and whether it can be ordered, for each product asked for.
-    func catalogEntries(_ ids: [UUID], on sql: any SQLDatabase) async throws -> [UUID: (name: String, priceMinor: Int, archived: Bool)] {
-        let rows = try await sql.select().columns("id", "name", "price_minor", "archived_at").from("products").where("id", .in, ids).all()
-        var result: [UUID: (name: String, priceMinor: Int, archived: Bool)] = [:]
-        for row in rows {
-            result[try row.decode(column: "id", as: UUID.self)] = (
-                try row.decode(column: "name", as: String.self),
-                try row.decode(column: "price_minor", as: Int.self),
-                try row.decode(column: "archived_at", as: Date?.self) != nil
-            )
-        }
-        return result
-    }
-
     func insert(_ order: Order, on sql: any SQLDatabase) async throws {
         try await sql.insert(into: "orders").columns("id", "customer_id", "status", "total_minor", "created_at", "updated_at")
             .values(SQLBind(order.id), SQLBind(order.customer), SQLBind(order.status.rawValue), SQLBind(order.totalMinor), SQLBind(order.createdAt), SQLBind(order.updatedAt))

@@ -1,0 +1,49 @@
+import Foundation
+import SQLKit
+
+/// What Orders and Cart may ask the catalog about products: names, current prices, and whether a product can be
+/// ordered. They are given one (the `CatalogStore`) instead of reading `products` themselves.
+protocol PriceList: Sendable {
+    /// Name, price and whether it can be ordered, for each product asked for that exists.
+    func entries(_ ids: [UUID], on sql: any SQLDatabase) async throws -> [UUID: PriceEntry]
+
+    /// Whether a product can go in a cart or an order at all (it exists and is not archived).
+    func isOrderable(_ id: UUID, on sql: any SQLDatabase) async throws -> Bool
+
+    /// `select` joined, on `product` (a column naming a product id), to each product's current `name` and
+    /// `price_minor`, selected under those names. A join rather than a second query, so that the caller's rows and
+    /// the prices come from one statement, one snapshot: a price change is never half seen.
+    func pricing(_ select: SQLSelectBuilder, product: SQLColumn) -> SQLSelectBuilder
+}
+
+/// One product as priced for a line: what the line copies at order time.
+struct PriceEntry: Sendable, Equatable {
+    let name: String
+    let priceMinor: Int
+    let archived: Bool
+}
+
+extension CatalogStore: PriceList {
+    func entries(_ ids: [UUID], on sql: any SQLDatabase) async throws -> [UUID: PriceEntry] {
+        let rows = try await sql.select().columns("id", "name", "price_minor", "archived_at").from("products").where("id", .in, ids).all()
+        var result: [UUID: PriceEntry] = [:]
+        for row in rows {
+            result[try row.decode(column: "id", as: UUID.self)] = PriceEntry(
+                name: try row.decode(column: "name", as: String.self),
+                priceMinor: try row.decode(column: "price_minor", as: Int.self),
+                archived: try row.decode(column: "archived_at", as: Date?.self) != nil
+            )
+        }
+        return result
+    }
+
+    func isOrderable(_ id: UUID, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.select().column("id").from("products")
+            .where("id", .equal, id).where("archived_at", .is, SQLLiteral.null).first() != nil
+    }
+
+    func pricing(_ select: SQLSelectBuilder, product: SQLColumn) -> SQLSelectBuilder {
+        select.column(SQLColumn("name", table: "p"), as: "name").column(SQLColumn("price_minor", table: "p"), as: "price_minor")
+            .join(SQLAlias(SQLIdentifier("products"), as: SQLIdentifier("p")), method: SQLJoinMethod.inner, on: SQLColumn("id", table: "p"), .equal, product)
+    }
+}
