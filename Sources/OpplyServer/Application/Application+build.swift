@@ -21,7 +21,11 @@ public func buildApplication(shop: Shop) -> some ApplicationProtocol {
 
 func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestMiddleware(metrics: shop.metrics))
+    // Outermost first: the correlation id wraps everything; problems are rendered after metrics saw the error.
+    router.add(middleware: CorrelationMiddleware())
+    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: MetricsMiddleware(metrics: shop.metrics))
+    router.add(middleware: QueryMiddleware())
     OperationsController(shop: shop).addRoutes(to: router)
     IdentityController(identity: shop.identity, trustProxy: shop.config.trustProxy).addRoutes(to: router)
     CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)

@@ -149,9 +149,8 @@ struct CartService: Sendable {
         guard let available = try await inventory.available([product], on: sql)[product] else {
             throw AppError.validation(field: "product", "Unknown or discontinued product.")
         }
-        throw AppError(
-            .conflict, code: "insufficient_stock", title: "Insufficient stock",
-            detail: "Only \(max(0, available) + already) of this product can be in your cart.",
+        throw AppError.insufficientStock(
+            "Only \(max(0, available) + already) of this product can be in your cart.",
             errors: [FieldProblem(field, "only \(max(0, available)) more available")]
         )
     }

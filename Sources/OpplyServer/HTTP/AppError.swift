@@ -50,6 +50,14 @@ public struct AppError: Error, HTTPResponseError, Sendable {
     public static func conflict(code: String, _ detail: String, errors: [FieldProblem] = []) -> AppError {
         AppError(.conflict, code: code, title: "Conflict", detail: detail, errors: errors)
     }
+    /// Fewer units are available than a cart line or an order line asks for; `errors` names each short line.
+    /// The one error for it, so the metric of stock conflicts can count it by type.
+    public static func insufficientStock(_ detail: String, errors: [FieldProblem]) -> AppError {
+        AppError(.conflict, code: insufficientStockCode, title: "Insufficient stock", detail: detail, errors: errors)
+    }
+    private static let insufficientStockCode = "insufficient_stock"
+    /// Whether this is `insufficientStock` (a stock conflict, counted by `/metrics`).
+    public var isInsufficientStock: Bool { code == Self.insufficientStockCode }
     public static func tooManyRequests(retryAfter seconds: Int) -> AppError {
         var error = AppError(.tooManyRequests, code: "throttled", title: "Too many requests", detail: "Too many failed attempts; retry in \(seconds) seconds.")
         error.headers[.retryAfter] = String(seconds)

@@ -86,9 +86,8 @@ struct OrderService: Sendable {
         }
         guard short.isEmpty else {
             let available = try await inventory.available(short.map(\.product), on: sql)
-            throw AppError(
-                .conflict, code: "insufficient_stock", title: "Insufficient stock",
-                detail: "\(short.count) of \(lines.count) requested items are not available",
+            throw AppError.insufficientStock(
+                "\(short.count) of \(lines.count) requested items are not available",
                 errors: short.map { FieldProblem("\($0.field).quantity", "only \(max(0, available[$0.product] ?? 0)) available") }
             )
         }
