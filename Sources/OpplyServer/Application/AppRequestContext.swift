@@ -42,11 +42,6 @@ public struct CustomerContext: ChildRequestContext {
     }
 
     public var maxUploadSize: Int { JSONCoding.maxBodySize }
-
-    /// Throws `403` unless the customer is staff.
-    func requireStaff() throws {
-        guard customer.isStaff else { throw AppError.forbidden }
-    }
 }
 
 /// The context of a staff-only route: `401` without a customer, `403` for one who is not staff, so a handler

@@ -19,32 +19,40 @@ struct OperationsController: Sendable {
         .map { ByteBuffer(bytes: $0) }
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("health/live") { _, _ in
-            try Response.json(Health(status: "ok", database: "not checked"))
+        router.get("health/live", use: live)
+        router.get("health/ready", use: ready)
+        router.get("metrics", use: metrics)
+        router.get("openapi.yaml", use: openAPI)
+    }
+
+    @Sendable func live(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try Response.json(Health(status: "ok", database: "not checked"))
+    }
+
+    @Sendable func ready(_ request: Request, context: AppRequestContext) async throws -> Response {
+        // The background probe's last answer: a health check never waits for a dead server's connection.
+        guard shop.probe.isAnswering else {
+            var error = AppError(.serviceUnavailable, code: "not_ready", title: "Not ready", detail: "The database does not answer.")
+            error.headers[.retryAfter] = "1"
+            throw error
         }
-        router.get("health/ready") { _, context in
-            // The background probe's last answer: a health check never waits for a dead server's connection.
-            guard shop.probe.isAnswering else {
-                var error = AppError(.serviceUnavailable, code: "not_ready", title: "Not ready", detail: "The database does not answer.")
-                error.headers[.retryAfter] = "1"
-                throw error
-            }
-            var health = Health(status: "ok", database: "ok")
-            if let replica = shop.replica {
-                health.replica = await replica.replicaAnswers() ? "ok" : "unavailable"
-                health.replicaFallbacks = replica.fallbacks.load(ordering: .relaxed)
-            }
-            return try Response.json(health)
+        var health = Health(status: "ok", database: "ok")
+        if let replica = shop.replica {
+            health.replica = await replica.replicaAnswers() ? "ok" : "unavailable"
+            health.replicaFallbacks = replica.fallbacks.load(ordering: .relaxed)
         }
-        router.get("metrics") { _, _ in
-            var databases: [(role: String, database: any Database)] = [("primary", shop.database)]
-            if let replica = shop.replica { databases.append(("replica", replica.replica)) }
-            let body = ByteBuffer(bytes: shop.metrics.render(databases: databases))
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: body))
-        }
-        router.get("openapi.yaml") { _, _ in
-            guard let document = Self.openAPIDocument else { throw AppError.notFound }
-            return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: document))
-        }
+        return try Response.json(health)
+    }
+
+    @Sendable func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {
+        var databases: [(role: String, database: any Database)] = [("primary", shop.database)]
+        if let replica = shop.replica { databases.append(("replica", replica.replica)) }
+        let body = ByteBuffer(bytes: shop.metrics.render(databases: databases))
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: body))
+    }
+
+    @Sendable func openAPI(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let document = Self.openAPIDocument else { throw AppError.notFound }
+        return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: document))
     }
 }

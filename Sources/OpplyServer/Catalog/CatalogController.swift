@@ -13,50 +13,61 @@ struct CatalogController: Sendable {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let open = router.group("api/catalog")
-        open.get("products") { request, _ in
-            let query = try ProductQuery(from: request)
-            let baseURL = Page<Product>.baseURL(of: request)
-            if query.cursor != nil { return respond(try await catalog.cursorBody(query, baseURL: baseURL), to: request) }
-            let cached = try await catalog.listBody(query, baseURL: baseURL) { products, count in
-                let page = Page(results: products, count: count, page: query.page, url: baseURL + "/api/catalog/products/", filters: query.filters)
-                return ByteBuffer(bytes: try JSONCoding.encoder.encode(page))
-            }
-            return respond(cached, to: request)
-        }
-        open.get("products/:id") { request, context in
-            respond(try await catalog.productBody(try context.uuid("id")), to: request)
-        }
-        open.get("categories") { request, _ in
-            respond(try await catalog.categoriesBody(), to: request)
-        }
+        open.get("products", use: listProducts)
+        open.get("products/:id", use: product)
+        open.get("categories", use: categories)
 
-        let staff = router.group("api/catalog").add(middleware: Authenticator(identity: identity)).group(context: CustomerContext.self)
-        staff.post("products") { request, context in
-            try context.requireStaff()
-            let input = try await JSONCoding.decode(CatalogService.NewProduct.self, from: request)
-            return try Response.json(try await catalog.create(input, staff: context.customer), status: .created)
+        let staff = router.group("api/catalog").add(middleware: Authenticator(identity: identity)).group(context: StaffContext.self)
+        staff.post("products", use: createProduct)
+        staff.patch("products/:id", use: updateProduct)
+        staff.delete("products/:id", use: archiveProduct)
+        staff.post("products/:id/inventory", use: adjustStock)
+        staff.patch("categories/:slug", use: renameCategory)
+    }
+
+    @Sendable func listProducts(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let query = try ProductQuery(from: request)
+        let baseURL = Page<Product>.baseURL(of: request)
+        if query.cursor != nil { return respond(try await catalog.cursorBody(query, baseURL: baseURL), to: request) }
+        let cached = try await catalog.listBody(query, baseURL: baseURL) { products, count in
+            let page = Page(results: products, count: count, page: query.page, url: baseURL + "/api/catalog/products/", filters: query.filters)
+            return ByteBuffer(bytes: try JSONCoding.encoder.encode(page))
         }
-        staff.patch("products/:id") { request, context in
-            try context.requireStaff()
-            let changes = try await JSONCoding.decode(CatalogService.Changes.self, from: request)
-            return try Response.json(try await catalog.update(try context.uuid("id"), with: changes))
-        }
-        staff.delete("products/:id") { _, context in
-            try context.requireStaff()
-            try await catalog.archive(try context.uuid("id"))
-            return Response(status: .noContent)
-        }
-        staff.post("products/:id/inventory") { request, context in
-            try context.requireStaff()
-            let input = try await JSONCoding.decode(CatalogService.Adjustment.self, from: request)
-            return try Response.json(try await catalog.adjust(try context.uuid("id"), with: input, staff: context.customer))
-        }
-        staff.patch("categories/:slug") { request, context in
-            try context.requireStaff()
-            let input = try await JSONCoding.decode(CategoryName.self, from: request)
-            guard let slug = context.parameters.get("slug") else { throw AppError.notFound }
-            return try Response.json(try await catalog.renameCategory(slug, to: input.name))
-        }
+        return respond(cached, to: request)
+    }
+
+    @Sendable func product(_ request: Request, context: AppRequestContext) async throws -> Response {
+        respond(try await catalog.productBody(try context.uuid("id")), to: request)
+    }
+
+    @Sendable func categories(_ request: Request, context: AppRequestContext) async throws -> Response {
+        respond(try await catalog.categoriesBody(), to: request)
+    }
+
+    @Sendable func createProduct(_ request: Request, context: StaffContext) async throws -> Response {
+        let input = try await JSONCoding.decode(CatalogService.NewProduct.self, from: request)
+        return try Response.json(try await catalog.create(input, staff: context.staff), status: .created)
+    }
+
+    @Sendable func updateProduct(_ request: Request, context: StaffContext) async throws -> Response {
+        let changes = try await JSONCoding.decode(CatalogService.Changes.self, from: request)
+        return try Response.json(try await catalog.update(try context.uuid("id"), with: changes))
+    }
+
+    @Sendable func archiveProduct(_ request: Request, context: StaffContext) async throws -> Response {
+        try await catalog.archive(try context.uuid("id"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func adjustStock(_ request: Request, context: StaffContext) async throws -> Response {
+        let input = try await JSONCoding.decode(CatalogService.Adjustment.self, from: request)
+        return try Response.json(try await catalog.adjust(try context.uuid("id"), with: input, staff: context.staff))
+    }
+
+    @Sendable func renameCategory(_ request: Request, context: StaffContext) async throws -> Response {
+        let input = try await JSONCoding.decode(CategoryName.self, from: request)
+        guard let slug = context.parameters.get("slug") else { throw AppError.notFound }
+        return try Response.json(try await catalog.renameCategory(slug, to: input.name))
     }
 
     /// A cached body with its ETag, or `304` when the client already has it.

@@ -13,35 +13,18 @@ struct FulfilmentController: Sendable {
     func addRoutes(to router: Router<AppRequestContext>) {
         let admin = router.group("api/admin").add(middleware: Authenticator(identity: identity)).group(context: StaffContext.self)
         admin.get("orders", use: listOrders)
-        admin.get("orders/:id") { _, context in try Response.json(try await desk.order(try context.uuid("id"))) }
+        admin.get("orders/:id", use: order)
         admin.post("orders/:id/fulfil", use: fulfil)
         admin.post("orders/:id/cancel", use: cancel)
 
-        admin.post("webhooks") { request, _ in
-            let input = try await JSONCoding.decode(WebhookService.NewEndpoint.self, from: request)
-            return try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.create(input)), status: .created)
-        }
-        admin.get("webhooks") { request, _ in
-            let page = try PageRequest(from: request)
-            let (list, count) = try await webhooks.endpoints(page: page)
-            return try Response.json(Page(results: list, count: count, page: page, request: request))
-        }
-        admin.get("webhooks/:id") { _, context in try Response.json(try await webhooks.endpoint(try context.uuid("id"))) }
-        admin.patch("webhooks/:id") { request, context in
-            let changes = try await JSONCoding.decode(WebhookService.Changes.self, from: request)
-            return try Response.json(try await webhooks.update(try context.uuid("id"), with: changes))
-        }
-        admin.delete("webhooks/:id") { _, context in
-            try await webhooks.delete(try context.uuid("id"))
-            return Response(status: .noContent)
-        }
-        admin.post("webhooks/:id/rotate-secret") { _, context in
-            try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.rotateSecret(try context.uuid("id"))))
-        }
+        admin.post("webhooks", use: createEndpoint)
+        admin.get("webhooks", use: listEndpoints)
+        admin.get("webhooks/:id", use: endpoint)
+        admin.patch("webhooks/:id", use: updateEndpoint)
+        admin.delete("webhooks/:id", use: deleteEndpoint)
+        admin.post("webhooks/:id/rotate-secret", use: rotateSecret)
         admin.get("webhooks/:id/deliveries", use: listDeliveries)
-        admin.post("webhooks/:id/deliveries/:delivery/retry") { _, context in
-            try Response.json(try await webhooks.retry(try context.uuid("delivery"), of: try context.uuid("id")))
-        }
+        admin.post("webhooks/:id/deliveries/:delivery/retry", use: retryDelivery)
     }
 
     @Sendable func listOrders(_ request: Request, context: StaffContext) async throws -> Response {
@@ -61,6 +44,43 @@ struct FulfilmentController: Sendable {
         let reason = try await JSONCoding.decode(Cancellation.self, from: request).reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...500).contains(reason.count) else { throw AppError.validation(field: "reason", "Say why, in 1 to 500 characters.") }
         return try Response.json(try await desk.cancel(try context.uuid("id"), reason: reason))
+    }
+
+    @Sendable func order(_ request: Request, context: StaffContext) async throws -> Response {
+        try Response.json(try await desk.order(try context.uuid("id")))
+    }
+
+    @Sendable func createEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
+        let input = try await JSONCoding.decode(WebhookService.NewEndpoint.self, from: request)
+        return try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.create(input)), status: .created)
+    }
+
+    @Sendable func listEndpoints(_ request: Request, context: StaffContext) async throws -> Response {
+        let page = try PageRequest(from: request)
+        let (list, count) = try await webhooks.endpoints(page: page)
+        return try Response.json(Page(results: list, count: count, page: page, request: request))
+    }
+
+    @Sendable func endpoint(_ request: Request, context: StaffContext) async throws -> Response {
+        try Response.json(try await webhooks.endpoint(try context.uuid("id")))
+    }
+
+    @Sendable func updateEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
+        let changes = try await JSONCoding.decode(WebhookService.Changes.self, from: request)
+        return try Response.json(try await webhooks.update(try context.uuid("id"), with: changes))
+    }
+
+    @Sendable func deleteEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
+        try await webhooks.delete(try context.uuid("id"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func rotateSecret(_ request: Request, context: StaffContext) async throws -> Response {
+        try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.rotateSecret(try context.uuid("id"))))
+    }
+
+    @Sendable func retryDelivery(_ request: Request, context: StaffContext) async throws -> Response {
+        try Response.json(try await webhooks.retry(try context.uuid("delivery"), of: try context.uuid("id")))
     }
 
     @Sendable func listDeliveries(_ request: Request, context: StaffContext) async throws -> Response {
