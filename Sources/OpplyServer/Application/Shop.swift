@@ -105,36 +105,6 @@ public struct Shop: Sendable {
         }
     }
 
-    /// The endpoint `WEBHOOK_URL` and `WEBHOOK_SECRET` configure, if they do.
-    private var configuredWebhook: WebhookEndpoint? {
-        guard let url = config.webhookURL, let secret = config.webhookSecret.flatMap(WebhookSecret.init(text:)) else { return nil }
-        return webhooks.configuredEndpoint(url: url, secret: secret)
-    }
-
-    /// The background services of this instance; the database closes last.
-    var services: [any Service] {
-        var services: [any Service] = [DatabaseService(database: database)]
-        if let replica { services.append(DatabaseService(database: replica.replica)) }
-        services.append(probe)
-        if let postgres = database as? PostgresStore {
-            services.append(CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, instance: instance, logger: logger))
-        }
-        return services + [
-            DeliveryWorker(
-                store: webhooks.store, guardrail: webhooks.guardrail, clock: clock, metrics: metrics, logger: logger,
-                schedule: config.webhookRetrySchedule, timeout: config.webhookTimeout,
-                interval: min(config.backgroundInterval, .seconds(1)), configured: configuredWebhook
-            ),
-            Janitor(every: config.backgroundInterval, logger: logger) { [cart] in
-                try await cart.sweep()
-            },
-            Janitor(every: .seconds(60), logger: logger) {
-                try await idempotency.deleteExpired()
-                try await identity.store.deleteExpiredRefreshTokens(before: clock.now)
-            },
-        ]
-    }
-
     /// Closes the stores; for CLI tools that never start the services.
     public func close() async {
         await replica?.replica.close()
