@@ -6,6 +6,7 @@ import SQLKit
 import Testing
 
 @testable import OpplyServer
+import Synchronization
 
 /// The catalog at depth: cursor mode, the offset cap, query-string decoding, and the plans PostgreSQL picks.
 @Suite struct CatalogScaleTests {

@@ -5,6 +5,8 @@ import HummingbirdTesting
 import Testing
 
 @testable import OpplyServer
+import SQLKit
+import Synchronization
 
 @Suite struct CatalogTests {
     @Test(arguments: TestStore.all)

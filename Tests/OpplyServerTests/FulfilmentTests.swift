@@ -8,6 +8,7 @@ import SQLKit
 import Testing
 
 @testable import OpplyServer
+import Logging
 
 /// A webhook receiver on 127.0.0.1: records every delivery it gets and answers as scripted.
 actor Receiver {

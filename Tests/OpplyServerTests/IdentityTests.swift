@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Testing
 
 @testable import OpplyServer
+import SQLKit
 
 @Suite struct IdentityTests {
     @Test(arguments: TestStore.all)

@@ -6,6 +6,8 @@ import Logging
 import Testing
 
 @testable import OpplyServer
+import SQLKit
+import Synchronization
 
 /// PostgreSQL with a streaming replica and several instances, as `.ci/run` starts them.
 /// Serialized: one test stops the replica.

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// A configuration value that cannot be used; its message names the variable, for one clear line at start-up.
 public struct ConfigError: Error, CustomStringConvertible {

@@ -1,6 +1,7 @@
-import Hummingbird
+import Foundation
+public import Hummingbird
 import Logging
-import NIOCore
+public import NIOCore
 
 /// The context of every request: its correlation id, the client's address (for the login throttle),
 /// and the customer once a bearer token has been checked.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Synchronization
 
 /// Health checks, metrics and the contract document, for load balancers, operators and client developers.
 struct OperationsController: Sendable {

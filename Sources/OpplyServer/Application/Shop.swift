@@ -1,8 +1,5 @@
 import Foundation
-import Hummingbird
-import Logging
-import SQLKit
-import ServiceLifecycle
+public import Logging
 
 /// Everything one server instance runs on: the stores and each area's service, wired once from `AppConfig`.
 /// `serve`, the CLI tools and the tests all build the same `Shop`.

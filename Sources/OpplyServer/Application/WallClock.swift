@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The current time, injectable so tests can move it (cart expiry, token lifetimes).
 public struct WallClock: Sendable {

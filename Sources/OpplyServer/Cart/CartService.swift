@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import SQLKit
 
 /// The cart rules. Adding reserves stock at once; every change extends the cart's life by the cart TTL; an

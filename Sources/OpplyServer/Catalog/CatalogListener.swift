@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import SQLKit
 
 /// Cross-instance catalog invalidation on PostgreSQL: a staff change `NOTIFY`s the channel after commit, and every
 /// instance `LISTEN`s and drops its catalog cache. The listener reconnects with backoff when its connection drops,

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import SQLKit
 import Synchronization
 

@@ -1,6 +1,6 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 
 /// One problem with one field or item of a request, as listed in a problem's `errors`.
 public struct FieldProblem: Codable, Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Hummingbird
+import Prometheus
 
 /// Counts and times every request by route pattern, method and status, and counts stock conflicts. It sits inside
 /// `ProblemMiddleware` to see errors as thrown, and records the status their problem answer will have.

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import SQLKit
 
 /// The SQL of `Idempotency-Key`s: `idempotency_keys`, scoped to the customer and kept 24 hours, for every request

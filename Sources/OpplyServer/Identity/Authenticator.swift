@@ -1,4 +1,6 @@
+import Foundation
 import Hummingbird
+import Logging
 
 /// Checks a `Bearer` access token when one is sent and puts its customer in the context.
 /// Routes that need a customer run in `CustomerContext`, whose initializer answers `401` without one.

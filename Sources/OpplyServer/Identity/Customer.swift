@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import SQLKit
 
 /// A registered shopper (or staff member) as the API shows it; the password hash never leaves the store.

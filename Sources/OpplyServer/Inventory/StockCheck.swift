@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import SQLKit
 
 /// Verifies the stock invariants over the whole database (`opply check`, and the tests after every

@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import SQLKit
 
 /// The order rules: all-or-nothing placement at catalog prices, history, and cancellation that returns stock once.
