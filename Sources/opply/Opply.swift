@@ -55,7 +55,9 @@ struct Serve: AsyncParsableCommand {
         }
         let shop = try await Shop.open(config, logger: logger)
         if config.seedDemoData, let password = try await shop.seedDemoIfEmpty() {
-            say("Created the staff account 'admin' with password: \(password)\n(shown once; create your own with `opply create-user --staff`)")
+            say(
+                "Created the staff account 'admin' with password: \(password)\n(shown once; create your own with `opply create-user --staff`)"
+            )
         }
         logger.info("Serving", metadata: ["address": "http://\(config.host):\(config.port)", "database": "\(config.databaseURL)"])
         try await buildApplication(shop: shop).runService()
@@ -74,7 +76,8 @@ struct Migrate: AsyncParsableCommand {
 }
 
 struct CreateUser: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create-user", abstract: "Create a customer (or a staff member with --staff).")
+    static let configuration = CommandConfiguration(
+        commandName: "create-user", abstract: "Create a customer (or a staff member with --staff).")
 
     @Option var username: String
     @Option var email: String
@@ -131,7 +134,8 @@ struct Seed: AsyncParsableCommand {
 }
 
 struct Check: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Verify the stock invariants; exit non-zero naming each product that breaks one.")
+    static let configuration = CommandConfiguration(
+        abstract: "Verify the stock invariants; exit non-zero naming each product that breaks one.")
 
     func run() async throws {
         let (config, logger) = try loadConfig()

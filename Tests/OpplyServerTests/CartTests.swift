@@ -175,7 +175,9 @@ import Testing
             let cart = try await client.send(.get, "/api/cart/", token: token)
             #expect((cart.json["items"] as? [Any])?.isEmpty == true)
             #expect(try await client.send(.get, "/api/orders/orders/", token: token).json["count"] as? Int == 1)
-            let topics = try await shop.database.read { try await $0.select().column("topic").from("outbox").all().map { try $0.decode(column: "topic", as: String.self) } }
+            let topics = try await shop.database.read {
+                try await $0.select().column("topic").from("outbox").all().map { try $0.decode(column: "topic", as: String.self) }
+            }
             #expect(topics == ["order.confirmed"])
             try await shop.expectStockInvariants()
         }
@@ -196,7 +198,8 @@ import Testing
             _ = try await add(client, late, 2, token: token)  // touches the cart; `early` stays released
 
             // Someone buys the released units: checkout must fail whole and leave the cart as it was.
-            let bought = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": early, "quantity": 4]]], token: rival)
+            let bought = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": early, "quantity": 4]]], token: rival)
             #expect(bought.status == .created)
             let short = try await client.send(.post, "/api/cart/checkout/", token: token)
             #expect(short.status == .conflict)
@@ -204,7 +207,8 @@ import Testing
             #expect(try await client.quantity(of: late) == 3, "the held line is still held")
             #expect((try await client.send(.get, "/api/cart/", token: token).json["items"] as? [Any])?.count == 2)
 
-            _ = try await client.send(.post, "/api/catalog/products/\(early)/inventory/", json: ["adjustment": 10, "reason": "delivery"], token: staff)
+            _ = try await client.send(
+                .post, "/api/catalog/products/\(early)/inventory/", json: ["adjustment": 10, "reason": "delivery"], token: staff)
             let order = try await client.send(.post, "/api/cart/checkout/", token: token)
             #expect(order.status == .created)
             #expect(try await client.quantity(of: early) == 8)
@@ -241,7 +245,9 @@ import Testing
             let product = try await client.createProduct("Last ten", quantity: 10, staff: staff)
             let tokens = try await client.signUp("adder", count: 8)
             let statuses = try await concurrentStatuses(40) { [tokens] index in
-                try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: tokens[index % tokens.count]).status
+                try await client.send(
+                    .post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: tokens[index % tokens.count]
+                ).status
             }
             #expect(statuses.filter { $0 == .ok }.count == 10)
             #expect(statuses.filter { $0 == .conflict }.count == 30, "\(statuses)")
@@ -261,8 +267,14 @@ import Testing
             // A second instance on the same database: its own Shop, its own sweeper.
             let other = try await Shop.open(shop.config, logger: shop.logger, clock: clock.clock)
             let results = try await withThrowingTaskGroup(of: HTTPResponse.Status?.self) { [tokens] group in
-                group.addTask { _ = try await shop.cart.sweep(batch: 2); return nil }
-                group.addTask { _ = try await other.cart.sweep(batch: 3); return nil }
+                group.addTask {
+                    _ = try await shop.cart.sweep(batch: 2)
+                    return nil
+                }
+                group.addTask {
+                    _ = try await other.cart.sweep(batch: 3)
+                    return nil
+                }
                 for token in tokens { group.addTask { try await client.send(.post, "/api/cart/checkout/", token: token).status } }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { if let status = $1 { $0.append(status) } }
             }
@@ -282,9 +294,14 @@ import Testing
             let tokens = try await fillCarts(client, "sweepee", count: 10, product: product, units: 3)
             clock.advance(by: 61)
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status?.self) { [tokens] group in
-                group.addTask { _ = try await shop.cart.sweep(batch: 1); return nil }
+                group.addTask {
+                    _ = try await shop.cart.sweep(batch: 1)
+                    return nil
+                }
                 for token in tokens {
-                    group.addTask { try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: token).status }
+                    group.addTask {
+                        try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: token).status
+                    }
                 }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { if let status = $1 { $0.append(status) } }
             }
@@ -301,7 +318,9 @@ import Testing
             let products = try await client.createProducts("Tap", count: 5, quantity: 50, staff: staff)
             let (_, token) = try await client.signUp("double-tapper")
             let statuses = try await concurrentStatuses(20) { [products] index in
-                try await client.send(.post, "/api/cart/items/", json: ["product": products[index % products.count], "quantity": 1], token: token).status
+                try await client.send(
+                    .post, "/api/cart/items/", json: ["product": products[index % products.count], "quantity": 1], token: token
+                ).status
             }
             #expect(statuses.allSatisfy { $0 == .ok })
             for product in products { #expect(try await client.quantity(of: product) == 46) }
@@ -323,11 +342,15 @@ import Testing
                             let product = products.randomElement(using: &generator) ?? products[0]
                             switch (index + step) % 4 {
                             case 0:
-                                _ = try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": Int.random(in: 1...3, using: &generator)], token: token)
+                                _ = try await client.send(
+                                    .post, "/api/cart/items/",
+                                    json: ["product": product, "quantity": Int.random(in: 1...3, using: &generator)], token: token)
                             case 1:
                                 _ = try await client.send(.post, "/api/cart/checkout/", token: token)
                             case 2:
-                                let order = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 2]]], token: token)
+                                let order = try await client.send(
+                                    .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 2]]], token: token
+                                )
                                 if let id = order.json["id"] as? String, Bool.random(using: &generator) {
                                     _ = try await client.send(.post, "/api/orders/orders/\(id)/cancel/", token: token)
                                 }

@@ -3,10 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SQLKit
+import Synchronization
 import Testing
 
 @testable import OpplyServer
-import Synchronization
 
 /// The catalog at depth: cursor mode, the offset cap, query-string decoding, and the plans PostgreSQL picks.
 @Suite struct CatalogScaleTests {
@@ -34,7 +34,9 @@ import Synchronization
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
             try await shop.seedCatalog(products: 2_500)
-            for (filters, ordering) in [("min_price=2.00&in_stock=false", "-price"), ("max_price=20.00", "created_at"), ("category=coffee", "-name")] {
+            for (filters, ordering) in [
+                ("min_price=2.00&in_stock=false", "-price"), ("max_price=20.00", "created_at"), ("category=coffee", "-name"),
+            ] {
                 let query = "\(filters)&ordering=\(ordering)"
                 let before = try await Self.offsetWalk(client, query)
                 #expect(before.count > 100)
@@ -58,9 +60,13 @@ import Synchronization
                             #expect(try await client.send(.delete, "/api/catalog/products/\(id)/", token: staff).status == .noContent)
                             archived.insert(id)
                         }
-                        try await client.createProduct("Aaa late arrival \(ordering)", price: "2.00", quantity: 5, category: "coffee", staff: staff)
+                        try await client.createProduct(
+                            "Aaa late arrival \(ordering)", price: "2.00", quantity: 5, category: "coffee", staff: staff)
                     }
-                    if pages > 200 { Issue.record("the walk does not end"); break }
+                    if pages > 200 {
+                        Issue.record("the walk does not end")
+                        break
+                    }
                 }
                 let after = try await Self.offsetWalk(client, query)
                 #expect(Set(seen).count == seen.count, "a product was seen twice")
@@ -79,7 +85,10 @@ import Synchronization
                     #expect(reply.status == .ok, "\(reply.text)")
                     backward.insert(reply.list.compactMap { $0["id"] as? String }, at: 0)
                     back = reply.json["previous"] as? String
-                    if backward.count > 200 { Issue.record("the walk back does not end"); break }
+                    if backward.count > 200 {
+                        Issue.record("the walk back does not end")
+                        break
+                    }
                 }
                 #expect(backward.flatMap { $0 } == after)
             }
@@ -132,20 +141,23 @@ import Synchronization
 
             // Stock crossing zero, each way, through an order, a cart and a delivery.
             let (_, token) = try await client.signUp("counter")
-            let order = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": one, "quantity": 1]]], token: token)
+            let order = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": one, "quantity": 1]]], token: token)
             #expect(order.status == .created, "\(order.text)")
             #expect(try await count("") == 1)
             #expect(try await client.send(.post, "/api/cart/items/", json: ["product": two, "quantity": 2], token: token).status == .ok)
             #expect(try await count("") == 0)
             #expect(try await client.send(.delete, "/api/cart/items/\(two)/", token: token).status == .noContent)
             #expect(try await count("") == 1)
-            let delivery = try await client.send(.post, "/api/catalog/products/\(none)/inventory/", json: ["adjustment": 5, "reason": "delivery"], token: staff)
+            let delivery = try await client.send(
+                .post, "/api/catalog/products/\(none)/inventory/", json: ["adjustment": 5, "reason": "delivery"], token: staff)
             #expect(delivery.status == .ok, "\(delivery.text)")
             #expect(try await count("") == 2)
             #expect(try await count("in_stock=false") == 3)
 
             // Staff edits and archives.
-            #expect(try await client.send(.patch, "/api/catalog/products/\(two)/", json: ["category": "coffee"], token: staff).status == .ok)
+            #expect(
+                try await client.send(.patch, "/api/catalog/products/\(two)/", json: ["category": "coffee"], token: staff).status == .ok)
             #expect(try await count("in_stock=false") == 2)
             #expect(try await client.send(.delete, "/api/catalog/products/\(one)/", token: staff).status == .noContent)
             #expect(try await count("in_stock=false") == 1)
@@ -212,7 +224,8 @@ import Synchronization
             let nouns = Shop.seedCategories.flatMap(\.nouns)
             try await shop.database.transaction { sql in
                 for slug in slugs { try await shop.catalog.store.ensureCategory(slug, on: sql) }
-                try await sql.raw("""
+                try await sql.raw(
+                    """
                     INSERT INTO products (id, name, description, search_text, price_minor, category, on_hand, reserved, created_at, updated_at)
                     SELECT gen_random_uuid(), name, description, lower(name || E'\\n' || description), 49 + (i * 7919) % 6950,
                            (\(bind: slugs))[1 + i % \(unsafeRaw: String(slugs.count))], i % 501, 0,
@@ -220,11 +233,16 @@ import Synchronization
                     FROM generate_series(1, 100000) AS i,
                          LATERAL (SELECT (\(bind: nouns))[1 + (i * 31) % \(unsafeRaw: String(nouns.count))] || ' #' || i AS name) AS n,
                          LATERAL (SELECT 'Supplied to cafés, restaurants and shops, batch ' || i AS description) AS d
-                    """).run()
+                    """
+                ).run()
                 try await sql.raw("ANALYZE products").run()
             }
             let filters: [(inout ProductQuery) -> Void] = [
-                { $0.search = "oat" }, { $0.category = "coffee" }, { $0.minPrice = 500; $0.maxPrice = 600 },
+                { $0.search = "oat" }, { $0.category = "coffee" },
+                {
+                    $0.minPrice = 500
+                    $0.maxPrice = 600
+                },
             ]
             var checked = 0
             for mask in 0..<(1 << filters.count) {

@@ -2,20 +2,22 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import SQLKit
+import Synchronization
 import Testing
 
 @testable import OpplyServer
-import SQLKit
-import Synchronization
 
 @Suite struct CatalogTests {
     @Test(arguments: TestStore.all)
     func staffCreateAndAnyoneReads(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            let created = try await client.send(.post, "/api/catalog/products/", json: [
-                "name": "Oat Milk 1 l", "description": "Barista edition", "price": "2.5", "quantity": 40, "category": "plant-milks",
-            ], token: staff)
+            let created = try await client.send(
+                .post, "/api/catalog/products/",
+                json: [
+                    "name": "Oat Milk 1 l", "description": "Barista edition", "price": "2.5", "quantity": 40, "category": "plant-milks",
+                ], token: staff)
             #expect(created.status == .created)
             #expect(created.json["price"] as? String == "2.50")
             #expect(created.json["currency"] as? String == "EUR")
@@ -33,11 +35,13 @@ import Synchronization
             #expect(list.first?["name"] as? String == "Plant milks")
             #expect(list.first?["product_count"] as? Int == 1)
 
-            let renamed = try await client.send(.patch, "/api/catalog/categories/plant-milks/", json: ["name": "Dairy-free milks"], token: staff)
+            let renamed = try await client.send(
+                .patch, "/api/catalog/categories/plant-milks/", json: ["name": "Dairy-free milks"], token: staff)
             #expect(renamed.json["name"] as? String == "Dairy-free milks")
             #expect(try await client.send(.patch, "/api/catalog/categories/nope/", json: ["name": "X"], token: staff).status == .notFound)
 
-            let uncategorized = try await client.send(.post, "/api/catalog/products/", json: ["name": "Mystery", "price": "1.00", "quantity": 1], token: staff)
+            let uncategorized = try await client.send(
+                .post, "/api/catalog/products/", json: ["name": "Mystery", "price": "1.00", "quantity": 1], token: staff)
             #expect(uncategorized.json["category"] is NSNull)
             #expect(try await client.send(.get, "/api/catalog/products/\(UUID().uuidString)/").status == .notFound)
             #expect(try await client.send(.get, "/api/catalog/products/123/").status == .notFound)
@@ -53,21 +57,27 @@ import Synchronization
             let body: [String: Any] = ["name": "X", "price": "1.00", "quantity": 1]
             #expect(try await client.send(.post, "/api/catalog/products/", json: body).status == .unauthorized)
             #expect(try await client.send(.post, "/api/catalog/products/", json: body, token: customer).status == .forbidden)
-            #expect(try await client.send(.patch, "/api/catalog/products/\(id)/", json: ["name": "Y"], token: customer).status == .forbidden)
+            #expect(
+                try await client.send(.patch, "/api/catalog/products/\(id)/", json: ["name": "Y"], token: customer).status == .forbidden)
             #expect(try await client.send(.delete, "/api/catalog/products/\(id)/", token: customer).status == .forbidden)
             #expect(try await client.send(.delete, "/api/catalog/products/\(id)/").status == .unauthorized)
-            #expect(try await client.send(.post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": 5, "reason": "x"], token: customer).status == .forbidden)
-            #expect(try await client.send(.patch, "/api/catalog/categories/tea/", json: ["name": "X"], token: customer).status == .forbidden)
+            #expect(
+                try await client.send(
+                    .post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": 5, "reason": "x"], token: customer
+                ).status == .forbidden)
+            #expect(
+                try await client.send(.patch, "/api/catalog/categories/tea/", json: ["name": "X"], token: customer).status == .forbidden)
             #expect(try await client.quantity(of: id) == 10)
         }
     }
 
-    @Test(arguments: [
-        (["price": "12.345"], "price"), (["price": "-1.00"], "price"), (["price": "10000000.01"], "price"),
-        (["price": "abc"], "price"), (["price": "1e3"], "price"), (["price": ""], "price"), (["price": 12.5], "price"),
-        (["quantity": -1], "quantity"), (["quantity": 1.5], "quantity"), (["quantity": "3"], "quantity"),
-        (["name": ""], "name"), (["category": "Not A Slug"], "category"), (["category": String(repeating: "a", count: 65)], "category"),
-    ] as [([String: any Sendable], String)])
+    @Test(
+        arguments: [
+            (["price": "12.345"], "price"), (["price": "-1.00"], "price"), (["price": "10000000.01"], "price"),
+            (["price": "abc"], "price"), (["price": "1e3"], "price"), (["price": ""], "price"), (["price": 12.5], "price"),
+            (["quantity": -1], "quantity"), (["quantity": 1.5], "quantity"), (["quantity": "3"], "quantity"),
+            (["name": ""], "name"), (["category": "Not A Slug"], "category"), (["category": String(repeating: "a", count: 65)], "category"),
+        ] as [([String: any Sendable], String)])
     func invalidProductsAre400NamingTheField(overrides: [String: any Sendable], field: String) async throws {
         try await withShop(.sqlite) { client, shop in
             let staff = try await shop.staffToken(client)
@@ -101,8 +111,10 @@ import Synchronization
     func patchChangesOnlyWhatIsSentAndNeverStock(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            let id = try await client.createProduct("Green Tea", price: "4.00", quantity: 7, category: "tea", description: "Sencha", staff: staff)
-            let renamed = try await client.send(.patch, "/api/catalog/products/\(id)/", json: ["price": "4.25", "category": "green-tea"], token: staff)
+            let id = try await client.createProduct(
+                "Green Tea", price: "4.00", quantity: 7, category: "tea", description: "Sencha", staff: staff)
+            let renamed = try await client.send(
+                .patch, "/api/catalog/products/\(id)/", json: ["price": "4.25", "category": "green-tea"], token: staff)
             #expect(renamed.status == .ok)
             #expect(renamed.json["price"] as? String == "4.25")
             #expect(renamed.json["name"] as? String == "Green Tea")
@@ -114,7 +126,9 @@ import Synchronization
             #expect(stock.status == .badRequest)
             #expect(stock.fields == ["quantity"])
             #expect(try await client.quantity(of: id) == 7)
-            #expect(try await client.send(.patch, "/api/catalog/products/\(UUID().uuidString)/", json: ["name": "X"], token: staff).status == .notFound)
+            #expect(
+                try await client.send(.patch, "/api/catalog/products/\(UUID().uuidString)/", json: ["name": "X"], token: staff).status
+                    == .notFound)
         }
     }
 
@@ -123,28 +137,40 @@ import Synchronization
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
             let id = try await client.createProduct("Espresso", quantity: 5, staff: staff)
-            let delivered = try await client.send(.post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": 20, "reason": "delivery"], token: staff)
+            let delivered = try await client.send(
+                .post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": 20, "reason": "delivery"], token: staff)
             #expect(delivered.status == .ok)
             #expect(delivered.json["quantity"] as? Int == 25)
             let productID = try #require(UUID(uuidString: id))
             let reserved = try await shop.database.transaction { try await shop.inventory.reserve(productID, 10, on: $0) }
             #expect(reserved)
-            let tooMuch = try await client.send(.post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": -16, "reason": "count"], token: staff)
+            let tooMuch = try await client.send(
+                .post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": -16, "reason": "count"], token: staff)
             #expect(tooMuch.status == .conflict)
             #expect(tooMuch.code == "stock_reserved")
-            let writeOff = try await client.send(.post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": -15, "reason": "broken"], token: staff)
+            let writeOff = try await client.send(
+                .post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": -15, "reason": "broken"], token: staff)
             #expect(writeOff.json["quantity"] as? Int == 0)
-            for body: [String: Any] in [["adjustment": 0, "reason": "x"], ["adjustment": 5, "reason": " "], ["adjustment": "5", "reason": "x"], ["reason": "x"]] {
-                #expect(try await client.send(.post, "/api/catalog/products/\(id)/inventory/", json: body, token: staff).status == .badRequest)
+            for body: [String: Any] in [
+                ["adjustment": 0, "reason": "x"], ["adjustment": 5, "reason": " "], ["adjustment": "5", "reason": "x"], ["reason": "x"],
+            ] {
+                #expect(
+                    try await client.send(.post, "/api/catalog/products/\(id)/inventory/", json: body, token: staff).status == .badRequest)
             }
-            #expect(try await client.send(.post, "/api/catalog/products/\(UUID().uuidString)/inventory/", json: ["adjustment": 1, "reason": "x"], token: staff).status == .notFound)
+            #expect(
+                try await client.send(
+                    .post, "/api/catalog/products/\(UUID().uuidString)/inventory/", json: ["adjustment": 1, "reason": "x"], token: staff
+                ).status == .notFound)
             let audit = try await shop.database.read { sql in
                 try await sql.select().column("delta").from("inventory_adjustments").where("product_id", .equal, productID).all()
                     .map { try $0.decode(column: "delta", as: Int.self) }
             }
             #expect(audit.sorted() == [-15, 5, 20])
             // The reservation made above is not a cart line, so only the first two invariants can hold here.
-            let onHand = try await shop.database.read { try await $0.select().column("on_hand").from("products").where("id", .equal, productID).first()?.decode(column: "on_hand", as: Int.self) }
+            let onHand = try await shop.database.read {
+                try await $0.select().column("on_hand").from("products").where("id", .equal, productID).first()?.decode(
+                    column: "on_hand", as: Int.self)
+            }
             #expect(onHand == 10)
         }
     }
@@ -175,7 +201,9 @@ import Synchronization
             let plain = try await client.send(.get, "/api/catalog/products/?limit=1&max_price=50.00")
             #expect(shop.catalog.cache.hits.load(ordering: .relaxed) == 1, "the second request shares the first one's entry")
             for reply in [odd, plain] {
-                #expect((reply.json["next"] as? String)?.hasSuffix("/api/catalog/products/?max_price=50.00&limit=1&offset=1") == true, "\(reply.text)")
+                #expect(
+                    (reply.json["next"] as? String)?.hasSuffix("/api/catalog/products/?max_price=50.00&limit=1&offset=1") == true,
+                    "\(reply.text)")
             }
         }
     }
@@ -217,11 +245,13 @@ import Synchronization
     func filtersCombineAndOrderingBreaksTiesById(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            try await client.createProduct("Apple Juice", price: "3.00", quantity: 5, category: "juices", description: "Cloudy, pressed", staff: staff)
+            try await client.createProduct(
+                "Apple Juice", price: "3.00", quantity: 5, category: "juices", description: "Cloudy, pressed", staff: staff)
             try await client.createProduct("Orange Juice", price: "3.00", quantity: 0, category: "juices", staff: staff)
             try await client.createProduct("Pear Juice", price: "3.00", quantity: 2, category: "juices", staff: staff)
             try await client.createProduct("Apple Pie", price: "7.50", quantity: 1, category: "bakery", staff: staff)
-            try await client.createProduct("Crème Brûlée", price: "5.00", quantity: 3, category: "bakery", description: "100% butter_cream", staff: staff)
+            try await client.createProduct(
+                "Crème Brûlée", price: "5.00", quantity: 3, category: "bakery", description: "100% butter_cream", staff: staff)
 
             func names(_ query: String) async throws -> [String] {
                 let reply = try await client.send(.get, "/api/catalog/products/?\(query)")
@@ -236,7 +266,10 @@ import Synchronization
             #expect(try await names("search=%25") == ["Crème Brûlée"])
             #expect(try await names("search=_") == ["Crème Brûlée"])
             #expect(try await names("search=%27%20OR%201%3D1%20--") == [])
-            #expect(try await names("search=juice&category=juices&max_price=3.00&in_stock=false") == ["Apple Juice", "Orange Juice", "Pear Juice"])
+            #expect(
+                try await names("search=juice&category=juices&max_price=3.00&in_stock=false") == [
+                    "Apple Juice", "Orange Juice", "Pear Juice",
+                ])
             #expect(try await names("min_price=5&ordering=-price") == ["Apple Pie", "Crème Brûlée"])
             #expect(try await names("min_price=3.01&max_price=7.49") == ["Crème Brûlée"])
             #expect(try await names("category=none") == [])

@@ -3,12 +3,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import SQLKit
 import Testing
 
 @testable import OpplyServer
-import Logging
 
 /// A webhook receiver on 127.0.0.1: records every delivery it gets and answers as scripted.
 actor Receiver {
@@ -51,10 +51,11 @@ actor Receiver {
         router.post("hook") { [self] request, _ in
             let bytes = try await request.body.collect(upTo: 1 << 20)
             let headers = request.headers
-            let (status, delay) = await receive(Delivery(
-                id: headers[HTTPField.Name("webhook-id")!] ?? "", timestamp: headers[HTTPField.Name("webhook-timestamp")!] ?? "",
-                signature: headers[HTTPField.Name("webhook-signature")!] ?? "", body: Data(bytes.readableBytesView)
-            ))
+            let (status, delay) = await receive(
+                Delivery(
+                    id: headers[HTTPField.Name("webhook-id")!] ?? "", timestamp: headers[HTTPField.Name("webhook-timestamp")!] ?? "",
+                    signature: headers[HTTPField.Name("webhook-signature")!] ?? "", body: Data(bytes.readableBytesView)
+                ))
             if let delay { try? await Task.sleep(for: delay) }
             await answered()
             return Response(status: status)
@@ -84,14 +85,17 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         config.webhookTimeout = .seconds(2)
     }
 
-    func register(_ client: some TestClientProtocol, url: String, events: [String] = ["*"], staff: String) async throws -> (id: String, secret: String) {
+    func register(_ client: some TestClientProtocol, url: String, events: [String] = ["*"], staff: String) async throws -> (
+        id: String, secret: String
+    ) {
         let reply = try await client.send(.post, "/api/admin/webhooks/", json: ["url": url, "events": events], token: staff)
         #expect(reply.status == .created, "\(reply.text)")
         return (reply.json["id"] as? String ?? "", reply.json["secret"] as? String ?? "")
     }
 
     func placeOrder(_ client: some TestClientProtocol, product: String, quantity: Int = 1, token: String) async throws -> String {
-        let reply = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": quantity]]], token: token)
+        let reply = try await client.send(
+            .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": quantity]]], token: token)
         #expect(reply.status == .created, "\(reply.text)")
         return reply.json["id"] as? String ?? ""
     }
@@ -122,27 +126,37 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             #expect(withBeans.list.compactMap { $0["id"] as? String } == [third, first])
             let future = try await client.send(.get, "/api/admin/orders/?created_after=2999-01-01T00:00:00Z", token: staff)
             #expect(future.json["count"] as? Int == 0)
-            let past = try await client.send(.get, "/api/admin/orders/?created_after=2000-01-01T00:00:00.000Z&created_before=2999-01-01T00:00:00%2B01:00", token: staff)
+            let past = try await client.send(
+                .get, "/api/admin/orders/?created_after=2000-01-01T00:00:00.000Z&created_before=2999-01-01T00:00:00%2B01:00", token: staff)
             #expect(past.json["count"] as? Int == 3)
-            for (query, field) in [("status=shipped", "status"), ("customer=ana", "customer"), ("product=1", "product"),
-                                   ("created_after=yesterday", "created_after"), ("created_before=2026-13-01", "created_before")] {
+            for (query, field) in [
+                ("status=shipped", "status"), ("customer=ana", "customer"), ("product=1", "product"),
+                ("created_after=yesterday", "created_after"), ("created_before=2026-13-01", "created_before"),
+            ] {
                 let reply = try await client.send(.get, "/api/admin/orders/?\(query)", token: staff)
                 #expect(reply.status == .badRequest && reply.fields == [field], "\(query): \(reply.text)")
             }
 
-            let fulfilled = try await client.send(.post, "/api/admin/orders/\(first)/fulfil/", json: ["note": "left at the door"], token: staff)
+            let fulfilled = try await client.send(
+                .post, "/api/admin/orders/\(first)/fulfil/", json: ["note": "left at the door"], token: staff)
             #expect(fulfilled.status == .ok, "\(fulfilled.text)")
             #expect(fulfilled.json["status"] as? String == "fulfilled")
             #expect(fulfilled.json["fulfilment_note"] as? String == "left at the door")
             #expect(fulfilled.json["fulfilled_at"] is String)
             #expect(try await client.send(.post, "/api/admin/orders/\(first)/fulfil/", token: staff).code == "order_not_fulfillable")
             #expect(try await client.send(.post, "/api/orders/orders/\(first)/cancel/", token: ana).code == "order_not_cancellable")
-            #expect(try await client.send(.post, "/api/admin/orders/\(first)/cancel/", json: ["reason": "late"], token: staff).status == .conflict)
+            #expect(
+                try await client.send(.post, "/api/admin/orders/\(first)/cancel/", json: ["reason": "late"], token: staff).status
+                    == .conflict)
             #expect(try await client.send(.get, "/api/orders/orders/\(first)/", token: ana).json["status"] as? String == "fulfilled")
 
-            #expect(try await client.send(.post, "/api/admin/orders/\(second)/cancel/", json: ["reason": " "], token: staff).fields == ["reason"])
+            #expect(
+                try await client.send(.post, "/api/admin/orders/\(second)/cancel/", json: ["reason": " "], token: staff).fields == [
+                    "reason"
+                ])
             #expect(try await client.send(.post, "/api/admin/orders/\(second)/cancel/", json: [:], token: staff).status == .badRequest)
-            let cancelled = try await client.send(.post, "/api/admin/orders/\(second)/cancel/", json: ["reason": "out of milk"], token: staff)
+            let cancelled = try await client.send(
+                .post, "/api/admin/orders/\(second)/cancel/", json: ["reason": "out of milk"], token: staff)
             #expect(cancelled.json["status"] as? String == "cancelled")
             #expect(cancelled.json["cancel_reason"] as? String == "out of milk")
             #expect(try await client.quantity(of: milk) == 20)
@@ -152,7 +166,9 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             #expect(try await client.send(.post, "/api/admin/orders/\(UUID())/fulfil/", token: staff).status == .notFound)
 
             let topics = try await shop.database.read { sql in
-                try await sql.select().column("topic").from("outbox").orderBy("seq").all().map { try $0.decode(column: "topic", as: String.self) }
+                try await sql.select().column("topic").from("outbox").orderBy("seq").all().map {
+                    try $0.decode(column: "topic", as: String.self)
+                }
             }
             #expect(topics == ["order.confirmed", "order.confirmed", "order.confirmed", "order.fulfilled", "order.cancelled"])
             #expect(try await client.quantity(of: beans) == 20 - 2 - 4)
@@ -170,7 +186,8 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
                 let order = try await placeOrder(client, product: product, quantity: 4, token: token)
                 let statuses = try await concurrentStatuses(9) { index in
                     switch index % 3 {
-                    case 0: try await client.send(.post, "/api/admin/orders/\(order)/cancel/", json: ["reason": "race"], token: staff).status
+                    case 0:
+                        try await client.send(.post, "/api/admin/orders/\(order)/cancel/", json: ["reason": "race"], token: staff).status
                     case 1: try await client.send(.post, "/api/orders/orders/\(order)/cancel/", token: token).status
                     default: try await client.send(.post, "/api/admin/orders/\(order)/fulfil/", token: staff).status
                     }
@@ -192,11 +209,15 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             let staff = try await shop.staffToken(client)
             let (_, customer) = try await client.signUp("nosy")
             #expect(try await client.send(.get, "/api/admin/webhooks/", token: customer).status == .forbidden)
-            #expect(try await client.send(.post, "/api/admin/webhooks/", json: ["url": "https://example.com", "events": ["*"]]).status == .unauthorized)
+            #expect(
+                try await client.send(.post, "/api/admin/webhooks/", json: ["url": "https://example.com", "events": ["*"]]).status
+                    == .unauthorized)
 
-            let created = try await client.send(.post, "/api/admin/webhooks/", json: [
-                "url": "http://127.0.0.1:9/hook", "events": ["order.confirmed", "order.fulfilled"], "description": "warehouse",
-            ], token: staff)
+            let created = try await client.send(
+                .post, "/api/admin/webhooks/",
+                json: [
+                    "url": "http://127.0.0.1:9/hook", "events": ["order.confirmed", "order.fulfilled"], "description": "warehouse",
+                ], token: staff)
             #expect(created.status == .created, "\(created.text)")
             let id = try #require(created.json["id"] as? String)
             let secret = try #require(created.json["secret"] as? String)
@@ -208,7 +229,8 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             #expect(listed.list.first?["secret"] == nil, "the secret is shown only once")
             #expect(try await client.send(.get, "/api/admin/webhooks/\(id)/", token: staff).json["secret"] == nil)
 
-            let patched = try await client.send(.patch, "/api/admin/webhooks/\(id)/", json: ["events": ["*"], "enabled": false], token: staff)
+            let patched = try await client.send(
+                .patch, "/api/admin/webhooks/\(id)/", json: ["events": ["*"], "enabled": false], token: staff)
             #expect(patched.json["events"] as? [String] == ["*"])
             #expect(patched.json["enabled"] as? Bool == false)
             #expect(patched.json["description"] as? String == "warehouse")
@@ -241,8 +263,10 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
     @Test func privateAndPlainHTTPHostsAreRefusedByDefault() async throws {
         try await withShop(.sqlite) { client, shop in
             let staff = try await shop.staffToken(client)
-            for url in ["http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook", "https://169.254.169.254/latest",
-                        "https://10.1.2.3/hook", "https://192.168.0.1/hook", "https://[::1]/hook", "https://[fd00:ec2::254]/", "https://0.0.0.0/"] {
+            for url in [
+                "http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook", "https://169.254.169.254/latest",
+                "https://10.1.2.3/hook", "https://192.168.0.1/hook", "https://[::1]/hook", "https://[fd00:ec2::254]/", "https://0.0.0.0/",
+            ] {
                 let reply = try await client.send(.post, "/api/admin/webhooks/", json: ["url": url, "events": ["*"]], token: staff)
                 #expect(reply.status == .badRequest && reply.fields == ["url"], "\(url): \(reply.text)")
             }
@@ -283,22 +307,29 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
                 let log = try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/", token: staff)
                 let entry = try #require(log.list.first)
                 #expect(entry["status"] as? String == "delivered" || entry["status"] as? String == "pending")
-                #expect(try await eventually {
-                    try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=delivered", token: staff).list.count == 1
-                })
-                let delivered = try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=delivered", token: staff).list[0]
+                #expect(
+                    try await eventually {
+                        try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=delivered", token: staff).list
+                            .count == 1
+                    })
+                let delivered = try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=delivered", token: staff)
+                    .list[0]
                 #expect(delivered["attempts"] as? Int == 2)
                 #expect(delivered["last_status_code"] as? Int == 200)
                 #expect(delivered["event_id"] as? String == deliveries[0].id)
                 #expect(delivered["type"] as? String == "order.confirmed")
-                #expect(try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=lost", token: staff).fields == ["status"])
+                #expect(
+                    try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=lost", token: staff).fields == [
+                        "status"
+                    ])
                 let metrics = try await client.send(.get, "/metrics").text
                 #expect(metrics.contains("opply_webhook_deliveries_total{outcome=\"delivered\"} 1"))
                 #expect(metrics.contains("opply_webhook_deliveries_total{outcome=\"retried\"} 1"))
                 #expect(metrics.contains("opply_webhook_oldest_pending_seconds"))
 
                 // Only the events an endpoint subscribes to reach it.
-                _ = try await client.send(.patch, "/api/admin/webhooks/\(endpoint.id)/", json: ["events": ["order.fulfilled"]], token: staff)
+                _ = try await client.send(
+                    .patch, "/api/admin/webhooks/\(endpoint.id)/", json: ["events": ["order.fulfilled"]], token: staff)
                 let second = try await placeOrder(client, product: product, token: token)
                 #expect(try await client.send(.post, "/api/admin/orders/\(second)/fulfil/", token: staff).status == .ok)
                 #expect(try await eventually { await receiver.uniqueIDs.count == 2 })
@@ -315,30 +346,44 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         try await receiver.listen { url in
             // Retries 3 s apart: the second retry request below must find the delivery still pending, even on a
             // loaded machine.
-            try await withShop(store, configure: { Self.localWebhooks(&$0); $0.webhookRetrySchedule = [.seconds(3), .seconds(3)] }) { client, shop in
+            try await withShop(
+                store,
+                configure: {
+                    Self.localWebhooks(&$0)
+                    $0.webhookRetrySchedule = [.seconds(3), .seconds(3)]
+                }
+            ) { client, shop in
                 let staff = try await shop.staffToken(client)
                 let endpoint = try await register(client, url: url, staff: staff)
                 let product = try await client.createProduct("Gone", quantity: 5, staff: staff)
                 let (_, token) = try await client.signUp("goner")
                 _ = try await placeOrder(client, product: product, token: token)
-                #expect(try await eventually {
-                    try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/", token: staff).json["enabled"] as? Bool == false
-                })
-                let dead = try #require(try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=dead", token: staff).list.first)
+                #expect(
+                    try await eventually {
+                        try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/", token: staff).json["enabled"] as? Bool == false
+                    })
+                let dead = try #require(
+                    try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=dead", token: staff).list.first)
                 #expect(dead["last_status_code"] as? Int == 410)
                 let deliveryID = try #require(dead["id"] as? String)
 
                 // Re-enabled, the retried delivery fails on 502 three times (1 + the schedule's 2 retries), then is dead again.
                 _ = try await client.send(.patch, "/api/admin/webhooks/\(endpoint.id)/", json: ["enabled": true], token: staff)
-                let retried = try await client.send(.post, "/api/admin/webhooks/\(endpoint.id)/deliveries/\(deliveryID)/retry/", token: staff)
+                let retried = try await client.send(
+                    .post, "/api/admin/webhooks/\(endpoint.id)/deliveries/\(deliveryID)/retry/", token: staff)
                 #expect(retried.json["status"] as? String == "pending", "\(retried.text)")
-                #expect(try await client.send(.post, "/api/admin/webhooks/\(endpoint.id)/deliveries/\(deliveryID)/retry/", token: staff).code
-                    == "delivery_not_dead")
-                #expect(try await eventually(within: .seconds(60)) {
-                    try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=dead", token: staff).list.first?["attempts"] as? Int == 3
-                })
+                #expect(
+                    try await client.send(.post, "/api/admin/webhooks/\(endpoint.id)/deliveries/\(deliveryID)/retry/", token: staff).code
+                        == "delivery_not_dead")
+                #expect(
+                    try await eventually(within: .seconds(60)) {
+                        try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/?status=dead", token: staff).list.first?[
+                            "attempts"] as? Int == 3
+                    })
                 #expect(await receiver.deliveries.count == 4)
-                #expect(try await client.send(.post, "/api/admin/webhooks/\(endpoint.id)/deliveries/\(UUID())/retry/", token: staff).status == .notFound)
+                #expect(
+                    try await client.send(.post, "/api/admin/webhooks/\(endpoint.id)/deliveries/\(UUID())/retry/", token: staff).status
+                        == .notFound)
             }
         }
     }
@@ -349,10 +394,13 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         let healthy = Receiver()
         try await stuck.listen { stuckURL in
             try await healthy.listen { healthyURL in
-                try await withShop(store, configure: { config in
-                    Self.localWebhooks(&config)
-                    config.webhookTimeout = .seconds(10)
-                }) { client, shop in
+                try await withShop(
+                    store,
+                    configure: { config in
+                        Self.localWebhooks(&config)
+                        config.webhookTimeout = .seconds(10)
+                    }
+                ) { client, shop in
                     let staff = try await shop.staffToken(client)
                     let stuckEndpoint = try await register(client, url: stuckURL, staff: staff)
                     _ = try await register(client, url: healthyURL, staff: staff)
@@ -362,12 +410,14 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
                     let started = ContinuousClock.now
                     #expect(try await eventually { await healthy.uniqueIDs.count == 12 })
                     // Waiting behind the stuck receiver would take its 10 s timeout; the margin is for a loaded machine.
-                    #expect(ContinuousClock.now - started < .seconds(7), "the healthy receiver got all 12 while the other hung (10 s timeout)")
+                    #expect(
+                        ContinuousClock.now - started < .seconds(7), "the healthy receiver got all 12 while the other hung (10 s timeout)")
                     #expect(await stuck.mostAtOnce <= 16, "at most 16 sends wait on one receiver")
-                    #expect(try await eventually {
-                        try await client.send(.get, "/api/admin/webhooks/\(stuckEndpoint.id)/deliveries/?status=pending", token: staff)
-                            .list.contains { $0["last_error"] as? String == "timed out" }
-                    }, "the stuck receiver's attempts time out and wait for their retry")
+                    #expect(
+                        try await eventually {
+                            try await client.send(.get, "/api/admin/webhooks/\(stuckEndpoint.id)/deliveries/?status=pending", token: staff)
+                                .list.contains { $0["last_error"] as? String == "timed out" }
+                        }, "the stuck receiver's attempts time out and wait for their retry")
                 }
             }
         }
@@ -384,10 +434,15 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             do {
                 // The first instance takes orders and claims one delivery, then stops before sending anything.
                 let first = try await Shop.open(config, logger: .init(label: "test"))
-                let customer = try await first.createUser(username: "early", email: "early@example.com", password: "correct-horse-9", staff: false)
+                let customer = try await first.createUser(
+                    username: "early", email: "early@example.com", password: "correct-horse-9", staff: false)
                 _ = try await first.webhooks.create(.init(url: url, events: ["*"], description: nil))
-                let product = try await first.catalog.create(.init(name: "Early", description: nil, price: "1.00", quantity: 10, category: nil), staff: customer)
-                for _ in 0..<3 { _ = try await first.orders.place([OrderLine(product: product.id, quantity: 1, field: "order_items[0]")], for: customer.id) }
+                let product = try await first.catalog.create(
+                    .init(name: "Early", description: nil, price: "1.00", quantity: 10, category: nil), staff: customer)
+                for _ in 0..<3 {
+                    _ = try await first.orders.place(
+                        [OrderLine(product: product.id, quantity: 1, field: "order_items[0]")], for: customer.id)
+                }
                 _ = try await first.webhooks.store.fanOut(at: Date())
                 let endpoint = try #require(try await first.webhooks.store.enabledEndpoints().first)
                 let claimed = try await first.webhooks.store.claim(endpoint.id, limit: 1, at: Date(), leaseUntil: Date() + 1.5)
@@ -440,18 +495,22 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         let receiver = Receiver()
         let secret = "whsec_" + Data(repeating: 7, count: 32).base64EncodedString()
         try await receiver.listen { url in
-            try await withShop(store, configure: { config in
-                config.webhookRetrySchedule = [.seconds(1)]
-                config.webhookURL = url  // on 127.0.0.1, yet delivered: the operator chose it
-                config.webhookSecret = secret
-            }) { client, shop in
+            try await withShop(
+                store,
+                configure: { config in
+                    config.webhookRetrySchedule = [.seconds(1)]
+                    config.webhookURL = url  // on 127.0.0.1, yet delivered: the operator chose it
+                    config.webhookSecret = secret
+                }
+            ) { client, shop in
                 // A second instance's worker ensures the same endpoint rather than adding one.
                 let again = try await Shop.open(shop.config, logger: shop.logger)
                 try await buildApplication(shop: again).test(.router) { _ in try await Task.sleep(for: .milliseconds(500)) }
                 let staff = try await shop.staffToken(client)
-                #expect(try await eventually {
-                    try await client.send(.get, "/api/admin/webhooks/", token: staff).json["count"] as? Int == 1
-                })
+                #expect(
+                    try await eventually {
+                        try await client.send(.get, "/api/admin/webhooks/", token: staff).json["count"] as? Int == 1
+                    })
                 let endpoints = try await client.send(.get, "/api/admin/webhooks/", token: staff)
                 #expect(endpoints.json["count"] as? Int == 1)
                 #expect(endpoints.list.first?["events"] as? [String] == ["*"])
@@ -468,7 +527,9 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
 
 /// One claim feeds every free send slot with a chain, the earliest due first in each.
 @Test func claimedDeliveriesAreSplitIntoChainsOverTheFreeSlots() {
-    let claimed = (0..<20).map { _ in FulfilmentStore.Claimed(id: UUID(), eventID: UUID(), type: "order.confirmed", attempt: 1, payload: "{}", eventCreatedAt: Date()) }
+    let claimed = (0..<20).map { _ in
+        FulfilmentStore.Claimed(id: UUID(), eventID: UUID(), type: "order.confirmed", attempt: 1, payload: "{}", eventCreatedAt: Date())
+    }
     let chains = DeliveryWorker.chains(claimed, slots: 16)
     #expect(chains.count == 16)
     let sent: Set<UUID> = Set(chains.flatMap { $0 }.map(\.id))

@@ -58,24 +58,30 @@ import Testing
     func nulCharactersAre400NamingTheFieldAndChangeNothing(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let staff = try await shop.staffToken(client)
-            let register = try await client.send(.post, "/api/identity/register/", raw: #"""
-                {"username": "nul\u0000er", "email": "nul@example.com", "password": "correct-horse-9", "password2": "correct-horse-9"}
-                """#)
+            let register = try await client.send(
+                .post, "/api/identity/register/",
+                raw: #"""
+                    {"username": "nul\u0000er", "email": "nul@example.com", "password": "correct-horse-9", "password2": "correct-horse-9"}
+                    """#)
             #expect(register.status == .badRequest)
             #expect(register.fields == ["username"])
             let login = try await client.send(.post, "/api/identity/token/", raw: #"{"username": "staff\u0000", "password": "x"}"#)
             #expect(login.status == .badRequest)
-            let product = try await client.send(.post, "/api/catalog/products/", raw: #"""
-                {"name": "Tea", "price": "1.00", "quantity": 1, "description": "a\u0000b"}
-                """#, token: staff)
+            let product = try await client.send(
+                .post, "/api/catalog/products/",
+                raw: #"""
+                    {"name": "Tea", "price": "1.00", "quantity": 1, "description": "a\u0000b"}
+                    """#, token: staff)
             #expect(product.status == .badRequest)
             #expect(product.fields == ["description"])
-            let escapedBackslash = try await client.send(.post, "/api/catalog/products/", raw: #"{"name": "Back\\u0000slash", "price": "1.00", "quantity": 1}"#, token: staff)
+            let escapedBackslash = try await client.send(
+                .post, "/api/catalog/products/", raw: #"{"name": "Back\\u0000slash", "price": "1.00", "quantity": 1}"#, token: staff)
             #expect(escapedBackslash.status == .created, "an escaped backslash before u0000 is text, not NUL")
             let search = try await client.send(.get, "/api/catalog/products/?search=%00")
             #expect(search.status == .badRequest)
             #expect(search.fields == ["search"])
-            #expect(try await client.send(.patch, "/api/catalog/categories/te%00a/", json: ["name": "Tea"], token: staff).status == .badRequest)
+            #expect(
+                try await client.send(.patch, "/api/catalog/categories/te%00a/", json: ["name": "Tea"], token: staff).status == .badRequest)
             #expect(try await client.send(.get, "/api/catalog/products/?in_stock=false").json["count"] as? Int == 1)
         }
     }
@@ -95,7 +101,9 @@ import Testing
     @Test func brokenChunkedBodiesAre400NotTooLarge() async throws {
         try await withShop(.sqlite, setup: .live) { client, _ in
             let port = try #require(client.port)
-            let badChunk = try await rawExchange(port: port, """
+            let badChunk = try await rawExchange(
+                port: port,
+                """
                 POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n
                 """, timeout: .seconds(10))
             #expect(badChunk.reply.hasPrefix("HTTP/1.1 400"), "\(badChunk.reply)")
@@ -127,7 +135,8 @@ import Testing
             let routes: [(HTTPRequest.Method, String)] = [
                 (.post, "/api/identity/register/"), (.post, "/api/identity/token/"), (.post, "/api/identity/token/refresh/"),
                 (.post, "/api/identity/token/verify/"), (.post, "/api/identity/logout/"), (.patch, "/api/identity/customers/\(staffID)/"),
-                (.post, "/api/catalog/products/"), (.patch, "/api/catalog/products/\(product)/"), (.post, "/api/catalog/products/\(product)/inventory/"),
+                (.post, "/api/catalog/products/"), (.patch, "/api/catalog/products/\(product)/"),
+                (.post, "/api/catalog/products/\(product)/inventory/"),
                 (.patch, "/api/catalog/categories/coffee/"), (.post, "/api/cart/items/"), (.patch, "/api/cart/items/\(product)/"),
                 (.post, "/api/cart/checkout/"), (.post, "/api/orders/orders/"), (.post, "/api/admin/orders/\(any)/fulfil/"),
                 (.post, "/api/admin/orders/\(any)/cancel/"), (.post, "/api/admin/webhooks/"), (.patch, "/api/admin/webhooks/\(any)/"),
@@ -141,14 +150,18 @@ import Testing
                     #expect(status == .unsupportedMediaType, "\(method) \(path) as \(type ?? "no type")")
                 }
             }
-            let problem = try await client.execute(uri: "/api/identity/token/", method: .post, headers: [.contentType: "text/plain"], body: body) { $0 }
+            let problem = try await client.execute(
+                uri: "/api/identity/token/", method: .post, headers: [.contentType: "text/plain"], body: body
+            ) { $0 }
             #expect(problem.headers[.contentType] == "application/problem+json")
             #expect(String(buffer: problem.body).contains("unsupported_media_type"))
             #expect(try await client.quantity(of: product) == 5)
             for type in ["application/json; charset=utf-8", "application/merge-patch+json", "APPLICATION/JSON"] {
-                let status = try await client.execute(uri: "/api/catalog/products/\(product)/", method: .patch,
-                                                      headers: [.authorization: "Bearer \(staff)", .contentType: type],
-                                                      body: ByteBuffer(string: #"{"name":"Plain 2"}"#)) { $0.status }
+                let status = try await client.execute(
+                    uri: "/api/catalog/products/\(product)/", method: .patch,
+                    headers: [.authorization: "Bearer \(staff)", .contentType: type],
+                    body: ByteBuffer(string: #"{"name":"Plain 2"}"#)
+                ) { $0.status }
                 #expect(status == .ok, "\(type)")
             }
         }
@@ -161,7 +174,9 @@ import Testing
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["DATABASE_URL": "mysql://x"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["CART_TTL": "-5"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_URL": "https://hooks.example.com/opply"]) }
-        #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_URL": "https://x.example", "WEBHOOK_SECRET": "short"]) }
+        #expect(throws: ConfigError.self) {
+            try AppConfig.fromEnvironment(["WEBHOOK_URL": "https://x.example", "WEBHOOK_SECRET": "short"])
+        }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_RETRY_SCHEDULE": "5,soon"]) }
         #expect(throws: ConfigError.self) { try AppConfig.fromEnvironment(["WEBHOOK_ALLOW_PRIVATE": "maybe"]) }
         let hooked = try? AppConfig.fromEnvironment([
@@ -186,8 +201,12 @@ import Testing
             "DATABASE_URL": "postgres://shop:p%40ss@db.internal:6432/shop?sslmode=require",
         ])
         #expect(production?.logFormat == .json)
-        #expect(production?.databaseURL == .postgres(.init(host: "db.internal", port: 6432, username: "shop", password: "p@ss", database: "shop", tls: .require)))
-        #expect((try? AppConfig.fromEnvironment(["DATABASE_URL": "sqlite:///var/lib/opply/opply.sqlite"]))?.databaseURL == .sqliteFile(path: "/var/lib/opply/opply.sqlite"))
+        #expect(
+            production?.databaseURL
+                == .postgres(.init(host: "db.internal", port: 6432, username: "shop", password: "p@ss", database: "shop", tls: .require)))
+        #expect(
+            (try? AppConfig.fromEnvironment(["DATABASE_URL": "sqlite:///var/lib/opply/opply.sqlite"]))?.databaseURL
+                == .sqliteFile(path: "/var/lib/opply/opply.sqlite"))
     }
 
     @Test func postgresStoreTestsRan() {

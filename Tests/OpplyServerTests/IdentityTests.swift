@@ -2,19 +2,21 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import SQLKit
 import Testing
 
 @testable import OpplyServer
-import SQLKit
 
 @Suite struct IdentityTests {
     @Test(arguments: TestStore.all)
     func registerThenLogInThenReadMe(store: TestStore) async throws {
         try await withShop(store) { client, _ in
-            let registered = try await client.send(.post, "/api/identity/register/", json: [
-                "username": "Alice", "email": "alice@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
-                "first_name": "Alice", "last_name": "Liddell",
-            ])
+            let registered = try await client.send(
+                .post, "/api/identity/register/",
+                json: [
+                    "username": "Alice", "email": "alice@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+                    "first_name": "Alice", "last_name": "Liddell",
+                ])
             #expect(registered.status == .created)
             #expect(registered.json["username"] as? String == "Alice")
             #expect(registered.json["is_staff"] as? Bool == false)
@@ -39,14 +41,18 @@ import SQLKit
     func usernameAndEmailAreUniqueIgnoringCase(store: TestStore) async throws {
         try await withShop(store) { client, _ in
             _ = try await client.signUp("bob")
-            let sameName = try await client.send(.post, "/api/identity/register/", json: [
-                "username": "BOB", "email": "other@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
-            ])
+            let sameName = try await client.send(
+                .post, "/api/identity/register/",
+                json: [
+                    "username": "BOB", "email": "other@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+                ])
             #expect(sameName.status == .badRequest)
             #expect(sameName.fields == ["username"])
-            let sameEmail = try await client.send(.post, "/api/identity/register/", json: [
-                "username": "robert", "email": "BOB@Example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
-            ])
+            let sameEmail = try await client.send(
+                .post, "/api/identity/register/",
+                json: [
+                    "username": "robert", "email": "BOB@Example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+                ])
             #expect(sameEmail.status == .badRequest)
             #expect(sameEmail.fields == ["email"])
         }
@@ -56,10 +62,13 @@ import SQLKit
     func fiftyConcurrentRegistrationsOfOneUsernameCreateOneAccount(store: TestStore) async throws {
         try await withShop(store) { client, shop in
             let statuses = try await concurrentStatuses(50) { index in
-                try await client.send(.post, "/api/identity/register/", json: [
-                    "username": index % 2 == 0 ? "racer" : "RACER", "email": "racer\(index)@example.com",
-                    "password": "correct-horse-9", "password2": "correct-horse-9",
-                ]).status
+                try await client.send(
+                    .post, "/api/identity/register/",
+                    json: [
+                        "username": index % 2 == 0 ? "racer" : "RACER", "email": "racer\(index)@example.com",
+                        "password": "correct-horse-9", "password2": "correct-horse-9",
+                    ]
+                ).status
             }
             #expect(statuses.filter { $0 == .created }.count == 1)
             #expect(statuses.filter { $0 == .badRequest }.count == 49)
@@ -101,9 +110,11 @@ import SQLKit
             let malformed = try await client.send(.post, "/api/identity/register/", raw: "{\"username\": ")
             #expect(malformed.status == .badRequest)
             #expect(malformed.fields == ["body"])
-            let wrongType = try await client.send(.post, "/api/identity/register/", json: [
-                "username": 12, "email": "x@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
-            ])
+            let wrongType = try await client.send(
+                .post, "/api/identity/register/",
+                json: [
+                    "username": 12, "email": "x@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+                ])
             #expect(wrongType.status == .badRequest)
             #expect(wrongType.fields == ["username"])
             let missing = try await client.send(.post, "/api/identity/register/", json: ["username": "dave"])
@@ -113,7 +124,8 @@ import SQLKit
             #expect(notAnObject.status == .badRequest)
             let empty = try await client.send(.post, "/api/identity/token/")
             #expect(empty.status == .badRequest)
-            let huge = try await client.send(.post, "/api/identity/register/", raw: "{\"username\": \"" + String(repeating: "a", count: 1_100_000) + "\"}")
+            let huge = try await client.send(
+                .post, "/api/identity/register/", raw: "{\"username\": \"" + String(repeating: "a", count: 1_100_000) + "\"}")
             #expect(huge.status == .contentTooLarge)
             #expect(huge.code == "payload_too_large")
         }
@@ -143,12 +155,15 @@ import SQLKit
             _ = try await client.signUp("proxied")
             let wrong = ["username": "proxied", "password": "wrong-password"]
             for _ in 0..<5 {
-                _ = try await client.send(.post, "/api/identity/token/", json: wrong, headers: [.init("X-Forwarded-For")!: "spoofed, 203.0.113.7"])
+                _ = try await client.send(
+                    .post, "/api/identity/token/", json: wrong, headers: [.init("X-Forwarded-For")!: "spoofed, 203.0.113.7"])
             }
-            let attacker = try await client.send(.post, "/api/identity/token/", json: wrong, headers: [.init("X-Forwarded-For")!: "198.51.100.1, 203.0.113.7"])
+            let attacker = try await client.send(
+                .post, "/api/identity/token/", json: wrong, headers: [.init("X-Forwarded-For")!: "198.51.100.1, 203.0.113.7"])
             #expect(attacker.status == .tooManyRequests, "the proxy-appended address is what counts, not what the client sent")
-            let owner = try await client.send(.post, "/api/identity/token/", json: ["username": "proxied", "password": "correct-horse-9"],
-                                              headers: [.init("X-Forwarded-For")!: "192.0.2.44"])
+            let owner = try await client.send(
+                .post, "/api/identity/token/", json: ["username": "proxied", "password": "correct-horse-9"],
+                headers: [.init("X-Forwarded-For")!: "192.0.2.44"])
             #expect(owner.status == .ok, "the owner, from another address, is not locked out")
         }
     }
@@ -250,18 +265,22 @@ import SQLKit
             #expect(kimsList.json["count"] as? Int == 1)
             #expect(kimsList.list.map { $0["id"] as? String } == [kimID])
             #expect(try await client.send(.get, "/api/identity/customers/\(leoID)/", token: kim).status == .notFound)
-            #expect(try await client.send(.patch, "/api/identity/customers/\(leoID)/", json: ["first_name": "X"], token: kim).status == .notFound)
+            #expect(
+                try await client.send(.patch, "/api/identity/customers/\(leoID)/", json: ["first_name": "X"], token: kim).status
+                    == .notFound)
             #expect(try await client.send(.delete, "/api/identity/customers/\(leoID)/", token: kim).status == .notFound)
             #expect(try await client.send(.get, "/api/identity/customers/not-a-uuid/", token: kim).status == .notFound)
             #expect(try await client.send(.get, "/api/identity/customers/\(kimID)", token: kim).status == .ok)
 
             let promote = try await client.send(.patch, "/api/identity/customers/\(kimID)/", json: ["is_staff": true], token: kim)
             #expect(promote.status == .forbidden)
-            let rename = try await client.send(.patch, "/api/identity/customers/\(kimID)/", json: ["first_name": "Kimberly", "email": "KIM2@example.com"], token: kim)
+            let rename = try await client.send(
+                .patch, "/api/identity/customers/\(kimID)/", json: ["first_name": "Kimberly", "email": "KIM2@example.com"], token: kim)
             #expect(rename.status == .ok)
             #expect(rename.json["first_name"] as? String == "Kimberly")
             #expect(rename.json["is_staff"] as? Bool == false)
-            let stolenEmail = try await client.send(.patch, "/api/identity/customers/\(kimID)/", json: ["email": "leo@example.com"], token: kim)
+            let stolenEmail = try await client.send(
+                .patch, "/api/identity/customers/\(kimID)/", json: ["email": "leo@example.com"], token: kim)
             #expect(stolenEmail.status == .badRequest)
             #expect(stolenEmail.fields == ["email"])
 
@@ -287,7 +306,9 @@ import SQLKit
             #expect(try await client.send(.delete, "/api/identity/customers/\(id)/", token: token).status == .noContent)
             #expect(try await client.send(.get, "/api/identity/me/", token: token).status == .unauthorized)
             #expect(try await client.send(.post, "/api/identity/token/verify/", json: ["token": token]).status == .unauthorized)
-            #expect(try await client.send(.post, "/api/identity/token/", json: ["username": "mia", "password": "correct-horse-9"]).status == .unauthorized)
+            #expect(
+                try await client.send(.post, "/api/identity/token/", json: ["username": "mia", "password": "correct-horse-9"]).status
+                    == .unauthorized)
             #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": refresh]).status == .unauthorized)
         }
     }
@@ -295,6 +316,7 @@ import SQLKit
 
 extension Data {
     var base64URL: String {
-        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
+            of: "=", with: "")
     }
 }

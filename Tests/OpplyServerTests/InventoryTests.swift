@@ -9,7 +9,8 @@ import Testing
     func product(_ shop: Shop, stock: Int) async throws -> UUID {
         let id = UUID()
         try await shop.database.transaction { sql in
-            try await shop.catalog.store.insert(id: id, name: "Last units", description: "", priceMinor: 100, category: nil, at: Date(), on: sql)
+            try await shop.catalog.store.insert(
+                id: id, name: "Last units", description: "", priceMinor: 100, category: nil, at: Date(), on: sql)
             _ = try await shop.inventory.adjust(id, by: stock, reason: "test stock", staff: nil, on: sql)
         }
         return id
@@ -65,7 +66,11 @@ import Testing
                 let reserved = try await shop.database.transaction { try await shop.inventory.reserve(id, 2, on: $0) }
                 if reserved {
                     try await shop.database.transaction { sql in
-                        if index % 2 == 0 { try await shop.inventory.takeReserved(id, 2, on: sql) } else { try await shop.inventory.release(id, 2, on: sql) }
+                        if index % 2 == 0 {
+                            try await shop.inventory.takeReserved(id, 2, on: sql)
+                        } else {
+                            try await shop.inventory.release(id, 2, on: sql)
+                        }
                     }
                 }
                 if index % 3 == 0, try await shop.database.transaction({ try await shop.inventory.take(id, 1, on: $0) }) {
@@ -86,7 +91,8 @@ import Testing
             let id = try await product(shop, stock: 10)
             _ = try await shop.database.transaction { try await shop.inventory.reserve(id, 4, on: $0) }
             let adjusted = try await concurrently(20) { _ in
-                try await shop.database.transaction { try await shop.inventory.adjust(id, by: -1, reason: "write-off", staff: nil, on: $0) } == .adjusted
+                try await shop.database.transaction { try await shop.inventory.adjust(id, by: -1, reason: "write-off", staff: nil, on: $0) }
+                    == .adjusted
             }
             #expect(adjusted == 6)
             let level = try await levels(shop, id)

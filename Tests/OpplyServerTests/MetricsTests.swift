@@ -13,8 +13,14 @@ import Testing
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Measured Mocha", quantity: 2, staff: staff)
             let (_, token) = try await client.signUp("counted")
-            #expect(try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token).status == .created)
-            #expect(try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 5]]], token: token).status == .conflict)
+            #expect(
+                try await client.send(
+                    .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token
+                ).status == .created)
+            #expect(
+                try await client.send(
+                    .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 5]]], token: token
+                ).status == .conflict)
             _ = try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 1], token: token)
             #expect(try await client.send(.post, "/api/cart/checkout/", token: token).status == .created)
             _ = try await client.send(.get, "/api/catalog/products/\(product)/")
@@ -30,7 +36,8 @@ import Testing
             #expect(text.contains("opply_catalog_cache_hits_total 1"))
             #expect(text.contains(#"opply_http_requests_total{route="/api/orders/orders",method="POST",status="201"} 1"#), "\(text)")
             #expect(text.contains(#"opply_http_requests_total{route="/api/catalog/products/{id}",method="GET",status="200"} 2"#))
-            #expect(text.contains(#"opply_http_requests_total{route="NotFound",method="GET",status="404"} 1"#), "unknown paths share one label")
+            #expect(
+                text.contains(#"opply_http_requests_total{route="NotFound",method="GET",status="404"} 1"#), "unknown paths share one label")
             #expect(text.contains("opply_http_request_duration_seconds_bucket{"))
             #expect(text.contains(#"opply_database_connections_in_use{role="primary"}"#))
         }

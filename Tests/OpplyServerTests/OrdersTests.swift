@@ -15,15 +15,17 @@ import Testing
             let coffee = try await client.createProduct("Coffee", price: "19.99", quantity: 10, staff: staff)
             let tea = try await client.createProduct("Tea", price: "0.10", quantity: 5, staff: staff)
             let (customerID, token) = try await client.signUp("olga")
-            let placed = try await client.send(.post, "/api/orders/orders/", json: [
-                "order_items": [
-                    ["product": coffee, "quantity": 3, "price": "0.01"],
-                    ["product": tea.uppercased(), "quantity": 1],
-                    ["product": coffee, "quantity": 4],
-                    ["product": tea, "quantity": 2],
-                ],
-                "total": "0.00",
-            ], token: token)
+            let placed = try await client.send(
+                .post, "/api/orders/orders/",
+                json: [
+                    "order_items": [
+                        ["product": coffee, "quantity": 3, "price": "0.01"],
+                        ["product": tea.uppercased(), "quantity": 1],
+                        ["product": coffee, "quantity": 4],
+                        ["product": tea, "quantity": 2],
+                    ],
+                    "total": "0.00",
+                ], token: token)
             #expect(placed.status == .created, "\(placed.text)")
             #expect(placed.json["status"] as? String == "confirmed")
             #expect(placed.json["customer"] as? String == customerID)
@@ -42,7 +44,9 @@ import Testing
             let id = try #require(placed.json["id"] as? String)
             let detail = try await client.send(.get, "/api/orders/orders/\(id)/", token: token)
             #expect(detail.json["total"] as? String == "140.23")
-            let events = try await shop.database.read { try await $0.select().column("topic").from("outbox").all().map { try $0.decode(column: "topic", as: String.self) } }
+            let events = try await shop.database.read {
+                try await $0.select().column("topic").from("outbox").all().map { try $0.decode(column: "topic", as: String.self) }
+            }
             #expect(events == ["order.confirmed"])
             try await shop.expectStockInvariants()
         }
@@ -62,7 +66,10 @@ import Testing
                 (["order_items": [["product": live, "quantity": 0]]], "order_items[0].quantity"),
                 (["order_items": [["product": live, "quantity": 1], ["product": live, "quantity": 1001]]], "order_items[1].quantity"),
                 (["order_items": [["product": live, "quantity": 600], ["product": live, "quantity": 600]]], "order_items[0].quantity"),
-                (["order_items": [["product": live, "quantity": 1], ["product": UUID().uuidString, "quantity": 1]]], "order_items[1].product"),
+                (
+                    ["order_items": [["product": live, "quantity": 1], ["product": UUID().uuidString, "quantity": 1]]],
+                    "order_items[1].product"
+                ),
                 (["order_items": [["product": archived, "quantity": 1]]], "order_items[0].product"),
                 (["order_items": [["product": "not-a-uuid", "quantity": 1]]], "order_items[0].product"),
                 (["order_items": [["product": live, "quantity": "1"]]], "order_items[0].quantity"),
@@ -89,9 +96,13 @@ import Testing
             let few = try await client.createProduct("Few", quantity: 2, staff: staff)
             let none = try await client.createProduct("None", quantity: 0, staff: staff)
             let (_, token) = try await client.signUp("quinn")
-            let reply = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [
-                ["product": plenty, "quantity": 5], ["product": few, "quantity": 3], ["product": none, "quantity": 1],
-            ]], token: token)
+            let reply = try await client.send(
+                .post, "/api/orders/orders/",
+                json: [
+                    "order_items": [
+                        ["product": plenty, "quantity": 5], ["product": few, "quantity": 3], ["product": none, "quantity": 1],
+                    ]
+                ], token: token)
             #expect(reply.status == .conflict)
             #expect(reply.code == "insufficient_stock")
             #expect(reply.json["detail"] as? String == "2 of 3 requested items are not available")
@@ -113,10 +124,12 @@ import Testing
             let (_, sam) = try await client.signUp("sam")
             var ids: [String] = []
             for quantity in 1...3 {
-                let reply = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": quantity]]], token: rita)
+                let reply = try await client.send(
+                    .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": quantity]]], token: rita)
                 ids.append(reply.json["id"] as? String ?? "")
             }
-            let samsOrder = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: sam)
+            let samsOrder = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: sam)
             let history = try await client.send(.get, "/api/orders/orders/?limit=2", token: rita)
             #expect(history.json["count"] as? Int == 3)
             let listed = history.list.compactMap { $0["id"] as? String }
@@ -130,7 +143,9 @@ import Testing
             let samsID = try #require(samsOrder.json["id"] as? String)
             #expect(try await client.send(.get, "/api/orders/orders/\(samsID)/", token: rita).status == .notFound)
             #expect(try await client.send(.post, "/api/orders/orders/\(samsID)/cancel/", token: rita).status == .notFound)
-            #expect(try await client.send(.get, "/api/orders/orders/\(samsID)/", token: staff).status == .notFound, "staff see only their own orders here")
+            #expect(
+                try await client.send(.get, "/api/orders/orders/\(samsID)/", token: staff).status == .notFound,
+                "staff see only their own orders here")
             #expect(try await client.send(.get, "/api/orders/orders/", token: staff).json["count"] as? Int == 0)
         }
     }
@@ -141,7 +156,8 @@ import Testing
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Juice", quantity: 10, staff: staff)
             let (_, token) = try await client.signUp("tina")
-            let placed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 4]]], token: token)
+            let placed = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 4]]], token: token)
             let id = try #require(placed.json["id"] as? String)
             #expect(try await client.quantity(of: product) == 6)
 
@@ -154,7 +170,8 @@ import Testing
             let detail = try await client.send(.get, "/api/orders/orders/\(id)/", token: token)
             #expect(detail.json["status"] as? String == "cancelled")
 
-            let second = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+            let second = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
             let secondID = try #require(second.json["id"] as? String)
             try await shop.database.transaction { sql in
                 try await sql.update("orders").set("status", to: "fulfilled").where("id", .equal, UUID(uuidString: secondID)).run()
@@ -163,7 +180,11 @@ import Testing
             #expect(fulfilled.status == .conflict)
             #expect(fulfilled.code == "order_not_cancellable")
             #expect(try await client.quantity(of: product) == 9)
-            let topics = try await shop.database.read { try await $0.select().column("topic").from("outbox").orderBy("seq").all().map { try $0.decode(column: "topic", as: String.self) } }
+            let topics = try await shop.database.read {
+                try await $0.select().column("topic").from("outbox").orderBy("seq").all().map {
+                    try $0.decode(column: "topic", as: String.self)
+                }
+            }
             #expect(topics == ["order.confirmed", "order.cancelled", "order.confirmed"])
             try await shop.expectStockInvariants()
         }
@@ -177,7 +198,10 @@ import Testing
             for round in 1...3 {
                 let product = try await client.createProduct("Last ten, round \(round)", quantity: 10, staff: staff)
                 let statuses = try await concurrentStatuses(50) { [tokens] index in
-                    try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: tokens[index % tokens.count]).status
+                    try await client.send(
+                        .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]],
+                        token: tokens[index % tokens.count]
+                    ).status
                 }
                 #expect(statuses.filter { $0 == .created }.count == 10, "round \(round)")
                 #expect(statuses.filter { $0 == .conflict }.count == 40, "round \(round): \(statuses)")
@@ -198,7 +222,9 @@ import Testing
                     group.addTask {
                         var generator = SystemRandomNumberGenerator()
                         let basket = products.shuffled(using: &generator).prefix(3).map { ($0, Int.random(in: 1...3, using: &generator)) }
-                        let reply = try await client.send(.post, "/api/orders/orders/", json: ["order_items": basket.map { ["product": $0.0, "quantity": $0.1] }], token: tokens[index])
+                        let reply = try await client.send(
+                            .post, "/api/orders/orders/", json: ["order_items": basket.map { ["product": $0.0, "quantity": $0.1] }],
+                            token: tokens[index])
                         #expect(reply.status == .created || reply.status == .conflict, "\(reply.text)")
                         return reply.status == .created ? Dictionary(uniqueKeysWithValues: basket) : nil
                     }
@@ -226,26 +252,38 @@ import Testing
             let first = try await client.send(.post, "/api/orders/orders/", json: body, token: token, headers: key)
             #expect(first.status == .created)
             #expect(first.headers[.idempotentReplayed] == nil)
-            let retry = try await client.send(.post, "/api/orders/orders/", raw: "{ \"order_items\" : [ {\"quantity\": 2, \"product\": \"\(product)\"} ] }", token: token, headers: key)
+            let retry = try await client.send(
+                .post, "/api/orders/orders/", raw: "{ \"order_items\" : [ {\"quantity\": 2, \"product\": \"\(product)\"} ] }", token: token,
+                headers: key)
             #expect(retry.status == .created)
             #expect(retry.headers[.idempotentReplayed] == "true")
             #expect(retry.json["id"] as? String == first.json["id"] as? String)
             #expect(try await client.quantity(of: product) == 8)
 
-            let changed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 3]]], token: token, headers: key)
+            let changed = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 3]]], token: token, headers: key)
             #expect(changed.status == .unprocessableContent)
             #expect(changed.code == "idempotency_key_reused")
             // Keys belong to one customer: the same key from someone else is a new request.
             #expect(try await client.send(.post, "/api/orders/orders/", json: body, token: other, headers: key).status == .created)
             #expect(try await client.quantity(of: product) == 6)
 
-            let short = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 50]]], token: token, headers: [.idempotencyKey: "too-many"])
+            let short = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 50]]], token: token,
+                headers: [.idempotencyKey: "too-many"])
             #expect(short.status == .conflict)
-            let shortAgain = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 50]]], token: token, headers: [.idempotencyKey: "too-many"])
+            let shortAgain = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 50]]], token: token,
+                headers: [.idempotencyKey: "too-many"])
             #expect(shortAgain.status == .conflict)
             #expect(shortAgain.headers[.idempotentReplayed] == "true")
-            #expect(try await client.send(.post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: String(repeating: "k", count: 256)]).status == .badRequest)
-            #expect(try await client.send(.post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: ""]).status == .badRequest)
+            #expect(
+                try await client.send(
+                    .post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: String(repeating: "k", count: 256)]
+                ).status == .badRequest)
+            #expect(
+                try await client.send(.post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: ""]).status
+                    == .badRequest)
             try await shop.expectStockInvariants()
         }
     }
@@ -263,12 +301,16 @@ import Testing
             let claim = try await shop.idempotency.begin(
                 customer: try #require(UUID(uuidString: id)), key: "crashed",
                 fingerprint: IdempotentResponder.fingerprint(method: "POST", path: "/api/orders/orders/", body: data))
-            guard case .claimed = claim else { Issue.record("expected a claim"); return }
+            guard case .claimed = claim else {
+                Issue.record("expected a claim")
+                return
+            }
             let busy = try await client.send(.post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: "crashed"])
             #expect(busy.status == .conflict)
             #expect(busy.code == "idempotency_key_in_use")
             clock.advance(by: 61)
-            let retried = try await client.send(.post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: "crashed"])
+            let retried = try await client.send(
+                .post, "/api/orders/orders/", json: body, token: token, headers: [.idempotencyKey: "crashed"])
             #expect(retried.status == .created)
             #expect(try await client.quantity(of: product) == 9)
         }
@@ -282,7 +324,8 @@ import Testing
             let customer = try #require(UUID(uuidString: id))
             let keys = shop.idempotency
             guard case .claimed(let slow) = try await keys.begin(customer: customer, key: "k", fingerprint: "f") else {
-                Issue.record("expected a claim"); return
+                Issue.record("expected a claim")
+                return
             }
             clock.advance(by: 61)
             let takeovers = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -310,8 +353,10 @@ import Testing
             let product = try await client.createProduct("Granola", quantity: 100, staff: staff)
             let (_, token) = try await client.signUp("xena")
             let statuses = try await concurrentStatuses(10) { _ in
-                try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 5]]],
-                                              token: token, headers: [.idempotencyKey: "same-key"]).status
+                try await client.send(
+                    .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 5]]],
+                    token: token, headers: [.idempotencyKey: "same-key"]
+                ).status
             }
             #expect(statuses.allSatisfy { $0 == .created || $0 == .conflict })
             #expect(statuses.contains(.created))

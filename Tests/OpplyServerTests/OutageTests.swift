@@ -19,7 +19,13 @@ import Testing
         // SQLite: the writer held by a slow transaction.
         let holders = store == .postgres ? 2 : 1
         // A 4 s timeout (not the default 2 s), so the setup's own requests get their connections on a loaded machine.
-        try await withShop(store, configure: { $0.databasePoolSize = 3; $0.databaseAcquireTimeout = .seconds(4) }) { client, shop in
+        try await withShop(
+            store,
+            configure: {
+                $0.databasePoolSize = 3
+                $0.databaseAcquireTimeout = .seconds(4)
+            }
+        ) { client, shop in
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Patient Pu-erh", quantity: 10, staff: staff)
             let (_, token) = try await client.signUp("hasty")
@@ -27,19 +33,21 @@ import Testing
             let holding = Counter()
             var slow: [Task<String, any Error>] = []
             for _ in 0..<holders {
-                slow.append(Task { [holding] in
-                    try await shop.database.transaction { sql in
-                        _ = try await sql.raw("SELECT 1 AS one").first()
-                        holding.add()
-                        try await Task.sleep(for: .seconds(12))
-                        return "committed"
-                    }
-                })
+                slow.append(
+                    Task { [holding] in
+                        try await shop.database.transaction { sql in
+                            _ = try await sql.raw("SELECT 1 AS one").first()
+                            holding.add()
+                            try await Task.sleep(for: .seconds(12))
+                            return "committed"
+                        }
+                    })
             }
             #expect(try await eventually { holding.value == holders }, "the slow transactions hold their connections")
 
             let started = ContinuousClock.now
-            let refused = try await client.send(.post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
+            let refused = try await client.send(
+                .post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
             let waited = ContinuousClock.now - started
             #expect(refused.status == .serviceUnavailable, "\(refused.text)")
             #expect(refused.code == "database_unavailable")
@@ -48,7 +56,8 @@ import Testing
             #expect(waited < .seconds(8), "answered after the 4 s acquire timeout, not when the connection came free at 12 s (\(waited))")
 
             for transaction in slow { #expect(try await transaction.value == "committed", "the slow transaction ran to its end") }
-            let retried = try await client.send(.post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
+            let retried = try await client.send(
+                .post, "/api/orders/orders/", json: order, token: token, headers: [.idempotencyKey: "retry-me"])
             #expect(retried.status == .created, "the client's retry with the same key places the order: \(retried.text)")
             #expect(try await client.quantity(of: product) == 9)
             try await shop.expectStockInvariants()
@@ -79,8 +88,11 @@ import Testing
                 #expect(try await eventually { backend.withLock { $0 != nil } })
                 let pid = try #require(backend.withLock { $0 })
                 try await Task.sleep(for: .milliseconds(200))
-                try await shop.database.read { sql in _ = try await sql.raw("SELECT pg_terminate_backend(CAST(\(bind: pid) AS integer)) AS ended").first() }
-                #expect(try await eventually(within: .seconds(10)) { finished.withLock { $0 } }, "\(cut): answered within seconds, not hung")
+                try await shop.database.read { sql in
+                    _ = try await sql.raw("SELECT pg_terminate_backend(CAST(\(bind: pid) AS integer)) AS ended").first()
+                }
+                #expect(
+                    try await eventually(within: .seconds(10)) { finished.withLock { $0 } }, "\(cut): answered within seconds, not hung")
                 transaction.cancel()
                 switch await transaction.result {
                 case .success: Issue.record("\(cut): the cut transaction reported success")
@@ -92,7 +104,8 @@ import Testing
             let staff = try await shop.staffToken(client)
             let product = try await client.createProduct("Resilient Rooibos", quantity: 3, staff: staff)
             let (_, token) = try await client.signUp("steady")
-            let placed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+            let placed = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
             #expect(placed.status == .created, "\(placed.text)")
             try await shop.expectStockInvariants()
         }
@@ -117,13 +130,15 @@ import Testing
             }
             #expect(try await eventually { locked.withLock { $0 } })
             let started = ContinuousClock.now
-            let refused = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+            let refused = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
             #expect(refused.status == .serviceUnavailable, "\(refused.text)")
             #expect(refused.code == "database_unavailable")
             #expect(ContinuousClock.now - started < .seconds(3))
             try await holder.value
             await other.close()
-            let placed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+            let placed = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
             #expect(placed.status == .created, "recovered without a restart: \(placed.text)")
             try await shop.expectStockInvariants()
         }

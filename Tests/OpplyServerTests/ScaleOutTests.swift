@@ -3,11 +3,11 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import SQLKit
+import Synchronization
 import Testing
 
 @testable import OpplyServer
-import SQLKit
-import Synchronization
 
 /// PostgreSQL with a streaming replica and several instances, as `.ci/run` starts them.
 /// Serialized: one test stops the replica.
@@ -18,9 +18,19 @@ struct ScaleOutTests {
 
     /// Points the shop's replica at the same database name on the replica server.
     static func withReplica(_ config: inout AppConfig) {
-        guard case .postgres(let primary) = config.databaseURL, let raw = replicaURL, case .postgres(var replica) = try? DatabaseURL(parsing: raw) else { return }
+        guard case .postgres(let primary) = config.databaseURL, let raw = replicaURL,
+            case .postgres(var replica) = try? DatabaseURL(parsing: raw)
+        else { return }
         replica.database = primary.database
         config.replicaURL = .postgres(replica)
+    }
+
+    /// The configuration of a test with the replica: `withReplica`, then the test's own `change`.
+    static func withReplica(then change: @escaping (inout AppConfig) -> Void) -> (inout AppConfig) -> Void {
+        { config in
+            withReplica(&config)
+            change(&config)
+        }
     }
 
     /// Waits until the replica has replayed the test database's creation and migrations.
@@ -54,7 +64,11 @@ struct ScaleOutTests {
 
     @Test func productsCreatedOnThePrimaryAreReadThroughTheReplica() async throws {
         // A long replica deadline: this test is about routing, not about a slow machine's replica being dropped.
-        try await withShop(.postgres, configure: { Self.withReplica(&$0); $0.catalogCacheTTL = .zero; $0.replicaTimeout = .seconds(10) }) { client, shop in
+        let configure = Self.withReplica(then: {
+            $0.catalogCacheTTL = .zero
+            $0.replicaTimeout = .seconds(10)
+        })
+        try await withShop(.postgres, configure: configure) { client, shop in
             try await Self.waitForReplica(shop)
             let staff = try await shop.staffToken(client)
             let id = try await client.createProduct("Replicated Rooibos", staff: staff)
@@ -63,7 +77,9 @@ struct ScaleOutTests {
             // wait for a list the replica itself answered with the product in it.
             let foundOnReplica = try await eventually(within: .seconds(60)) {
                 let servedBefore = router.served.load(ordering: .relaxed)
-                let found = try await client.send(.get, "/api/catalog/products/?search=replicated").list.contains { $0["id"] as? String == id }
+                let found = try await client.send(.get, "/api/catalog/products/?search=replicated").list.contains {
+                    $0["id"] as? String == id
+                }
                 return found && router.served.load(ordering: .relaxed) > servedBefore
             }
             #expect(foundOnReplica, "the replica served the new product")
@@ -74,7 +90,7 @@ struct ScaleOutTests {
     }
 
     @Test func aStaffChangeIsNotHiddenByReplicaLag() async throws {
-        try await withShop(.postgres, configure: { Self.withReplica(&$0); $0.catalogCacheTTL = .seconds(60) }) { client, shop in
+        try await withShop(.postgres, configure: Self.withReplica(then: { $0.catalogCacheTTL = .seconds(60) })) { client, shop in
             try await Self.waitForReplica(shop)
             let staff = try await shop.staffToken(client)
             let id = try await client.createProduct("Lagging Lemonade", price: "2.00", staff: staff)
@@ -102,7 +118,8 @@ struct ScaleOutTests {
             let product = try await client.createProduct("Fresh", quantity: 5, staff: staff)
             let (_, token) = try await client.signUp("reader")
             for _ in 0..<5 {
-                let placed = try await client.send(.post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
+                let placed = try await client.send(
+                    .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token)
                 let id = try #require(placed.json["id"] as? String)
                 #expect(try await client.send(.get, "/api/orders/orders/\(id)/", token: token).status == .ok)
                 #expect(try await client.send(.get, "/api/orders/orders/", token: token).list.first?["id"] as? String == id)
@@ -112,7 +129,7 @@ struct ScaleOutTests {
 
     @Test func catalogReadsKeepAnsweringWhenTheReplicaStops() async throws {
         // A long rest: one slow attempt, then the primary for the rest of the test.
-        try await withShop(.postgres, configure: { Self.withReplica(&$0); $0.replicaRest = .seconds(600) }) { client, shop in
+        try await withShop(.postgres, configure: Self.withReplica(then: { $0.replicaRest = .seconds(600) })) { client, shop in
             try await Self.waitForReplica(shop)
             let staff = try await shop.staffToken(client)
             let id = try await client.createProduct("Resilient", staff: staff)

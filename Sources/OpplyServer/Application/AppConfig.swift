@@ -127,7 +127,9 @@ public struct AppConfig: Sendable {
             config.logLevel = level
         }
         if let raw = value("LOG_FORMAT") {
-            guard let format = LogFormat(rawValue: raw.lowercased()) else { throw ConfigError("LOG_FORMAT: expected text or json, got '\(raw)'") }
+            guard let format = LogFormat(rawValue: raw.lowercased()) else {
+                throw ConfigError("LOG_FORMAT: expected text or json, got '\(raw)'")
+            }
             config.logFormat = format
         } else if config.environment == .production {
             config.logFormat = .json
@@ -159,7 +161,8 @@ public struct AppConfig: Sendable {
         if let raw = value("WEBHOOK_RETRY_SCHEDULE") {
             let waits = raw.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !waits.isEmpty, waits.count <= 50, waits.allSatisfy({ $0.map { (0...604_800).contains($0) } ?? false }) else {
-                throw ConfigError("WEBHOOK_RETRY_SCHEDULE: expected seconds separated by commas (at most 50, each 0 to 604800), got '\(raw)'")
+                throw ConfigError(
+                    "WEBHOOK_RETRY_SCHEDULE: expected seconds separated by commas (at most 50, each 0 to 604800), got '\(raw)'")
             }
             config.webhookRetrySchedule = waits.compactMap { $0 }.map { .seconds($0) }
         }

@@ -22,7 +22,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     /// the last `X-Forwarded-For` entry, the one the proxy appended; a client cannot forge it.
     func clientAddress(of request: Request, trustProxy: Bool) -> String {
         if trustProxy, let forwarded = request.headers[.init("X-Forwarded-For")!],
-            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty, last.count <= 64 {
+            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty, last.count <= 64
+        {
             return last
         }
         return remoteAddress?.ipAddress ?? "unknown"

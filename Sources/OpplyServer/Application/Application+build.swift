@@ -4,7 +4,9 @@ public import Logging
 import NIOCore
 
 /// Builds the server for a configuration: the same function serves production and tests.
-public func buildApplication(_ config: AppConfig, logger: Logger = Logger(label: "opply"), clock: WallClock = WallClock()) async throws -> some ApplicationProtocol {
+public func buildApplication(_ config: AppConfig, logger: Logger = Logger(label: "opply"), clock: WallClock = WallClock()) async throws
+    -> some ApplicationProtocol
+{
     buildApplication(shop: try await Shop.open(config, logger: logger, clock: clock))
 }
 

@@ -15,7 +15,8 @@ extension Shop {
         if let replica { services.append(DatabaseService(database: replica.replica)) }
         services.append(probe)
         if let postgres = database as? PostgresStore {
-            services.append(CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, instance: instance, logger: logger))
+            services.append(
+                CatalogListener(client: postgres.client, cache: catalog.cache, replica: replica, instance: instance, logger: logger))
         }
         return services + [
             DeliveryWorker(

@@ -26,15 +26,18 @@ public struct Shop: Sendable {
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
-        let database = try await openDatabase(config.databaseURL, poolSize: config.databasePoolSize, acquireTimeout: config.databaseAcquireTimeout, logger: logger)
+        let database = try await openDatabase(
+            config.databaseURL, poolSize: config.databasePoolSize, acquireTimeout: config.databaseAcquireTimeout, logger: logger)
         let metrics = ShopMetrics()
         var replica: ReplicaRouter?
         do {
             try await Migrations.migrate(database, logger: logger)
             if let replicaURL = config.replicaURL {
-                let store = try await openDatabase(replicaURL, poolSize: config.databasePoolSize, acquireTimeout: config.databaseAcquireTimeout, logger: logger)
+                let store = try await openDatabase(
+                    replicaURL, poolSize: config.databasePoolSize, acquireTimeout: config.databaseAcquireTimeout, logger: logger)
                 replica = ReplicaRouter(
-                    primary: database, replica: store, timeout: config.replicaTimeout, rest: config.replicaRest, metrics: metrics, logger: logger)
+                    primary: database, replica: store, timeout: config.replicaTimeout, rest: config.replicaRest, metrics: metrics,
+                    logger: logger)
             }
             return try await Shop(config: config, database: database, replica: replica, metrics: metrics, clock: clock, logger: logger)
         } catch {
@@ -44,7 +47,9 @@ public struct Shop: Sendable {
         }
     }
 
-    private init(config: AppConfig, database: any Database, replica: ReplicaRouter?, metrics: ShopMetrics, clock: WallClock, logger: Logger) async throws {
+    private init(config: AppConfig, database: any Database, replica: ReplicaRouter?, metrics: ShopMetrics, clock: WallClock, logger: Logger)
+        async throws
+    {
         self.config = config
         self.metrics = metrics
         self.database = database

@@ -21,21 +21,25 @@ final class ShopMetrics: Sendable {
 
     init() {
         ordersPlaced = registry.makeCounter(descriptor: Self.name("orders_placed", "total", "Orders placed (direct and cart checkouts)."))
-        reservationConflicts = registry.makeCounter(descriptor: Self.name(
-            "stock_conflicts", "total", "Orders and cart changes refused with insufficient_stock."))
+        reservationConflicts = registry.makeCounter(
+            descriptor: Self.name(
+                "stock_conflicts", "total", "Orders and cart changes refused with insufficient_stock."))
         cacheHits = registry.makeCounter(descriptor: Self.name("catalog_cache_hits", "total", "Catalog answers served from memory."))
-        cacheMisses = registry.makeCounter(descriptor: Self.name("catalog_cache_misses", "total", "Catalog answers built from the database."))
+        cacheMisses = registry.makeCounter(
+            descriptor: Self.name("catalog_cache_misses", "total", "Catalog answers built from the database."))
         let fallbacks = Self.name("replica_fallbacks", "total", "Catalog reads served by the primary instead of the replica, by reason.")
         replicaFallbacks = registry.makeCounter(descriptor: fallbacks, labels: [("reason", "unavailable")])
         replicaLagging = registry.makeCounter(descriptor: fallbacks, labels: [("reason", "lagging")])
-        webhookOldestPending = registry.makeGauge(descriptor: Self.name(
-            "webhook_oldest_pending", "seconds", "Age of the oldest event still waiting for delivery to an enabled endpoint."))
+        webhookOldestPending = registry.makeGauge(
+            descriptor: Self.name(
+                "webhook_oldest_pending", "seconds", "Age of the oldest event still waiting for delivery to an enabled endpoint."))
     }
 
     /// Counts one webhook delivery attempt's outcome: delivered, failed and retried later, or dead.
     func webhookDeliveries(_ outcome: DeliveryOutcome) -> Counter {
-        registry.makeCounter(descriptor: Self.name("webhook_deliveries", "total", "Webhook delivery attempts by outcome."),
-                             labels: [("outcome", outcome.rawValue)])
+        registry.makeCounter(
+            descriptor: Self.name("webhook_deliveries", "total", "Webhook delivery attempts by outcome."),
+            labels: [("outcome", outcome.rawValue)])
     }
 
     /// Counts one answered request and its latency; `route` is the matched route pattern, never the raw path.
@@ -51,8 +55,10 @@ final class ShopMetrics: Sendable {
     /// The exposition, with the connection gauges read at scrape time.
     func render(databases: [(role: String, database: any Database)]) -> [UInt8] {
         for (role, database) in databases {
-            registry.makeGauge(descriptor: Self.name("database_connections_in_use", "", "Database connections running a query or transaction now."),
-                               labels: [("role", role)]).set(Double(database.connectionsInUse))
+            registry.makeGauge(
+                descriptor: Self.name("database_connections_in_use", "", "Database connections running a query or transaction now."),
+                labels: [("role", role)]
+            ).set(Double(database.connectionsInUse))
         }
         return registry.emitToBuffer()
     }

@@ -37,14 +37,18 @@ struct CartService: Sendable {
     /// Adds units to a line, reserving them; `409` with what is available when they are not.
     /// A line the sweeper released is re-reserved whole, together with the new units.
     func add(_ item: AddItem, for customer: UUID) async throws -> Cart {
-        guard (1...maxQuantity).contains(item.quantity) else { throw AppError.validation(field: "quantity", "Must be a whole number from 1 to \(maxQuantity).") }
+        guard (1...maxQuantity).contains(item.quantity) else {
+            throw AppError.validation(field: "quantity", "Must be a whole number from 1 to \(maxQuantity).")
+        }
         try await changingCart(of: customer) { sql in
             guard try await prices.isOrderable(item.product, on: sql) else {
                 throw AppError.validation(field: "product", "Unknown or discontinued product.")
             }
             let line = try await store.claim(customer: customer, product: item.product, on: sql).first
             let total = (line?.quantity ?? 0) + item.quantity
-            guard total <= maxQuantity else { throw AppError.validation(field: "quantity", "At most \(maxQuantity) of one product in a cart.") }
+            guard total <= maxQuantity else {
+                throw AppError.validation(field: "quantity", "At most \(maxQuantity) of one product in a cart.")
+            }
             if line == nil, try await store.lineCount(customer: customer, on: sql) >= maxLines {
                 throw AppError.validation(field: "product", "A cart holds at most \(maxLines) products.")
             }
@@ -57,7 +61,9 @@ struct CartService: Sendable {
 
     /// Sets a line's quantity: grows by reserving the difference, shrinks by releasing it, 0 removes the line.
     func set(_ product: UUID, to quantity: Int, for customer: UUID) async throws -> Cart {
-        guard (0...maxQuantity).contains(quantity) else { throw AppError.validation(field: "quantity", "Must be a whole number from 0 to \(maxQuantity).") }
+        guard (0...maxQuantity).contains(quantity) else {
+            throw AppError.validation(field: "quantity", "Must be a whole number from 0 to \(maxQuantity).")
+        }
         try await changingCart(of: customer) { sql in
             guard let line = try await store.claim(customer: customer, product: product, on: sql).first else { throw AppError.notFound }
             let held = line.held ? line.quantity : 0
@@ -100,9 +106,12 @@ struct CartService: Sendable {
             try await lock.lockCart(of: customer, on: sql)
             let lines = try await store.claim(customer: customer, on: sql)
             guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
-            return try await orders.place(lines.map {
-                OrderLine(product: $0.product, quantity: $0.quantity, field: "items[\($0.product.uuidString.lowercased())]", reserved: $0.held)
-            }, for: customer, on: sql, then: then)
+            return try await orders.place(
+                lines.map {
+                    OrderLine(
+                        product: $0.product, quantity: $0.quantity, field: "items[\($0.product.uuidString.lowercased())]", reserved: $0.held
+                    )
+                }, for: customer, on: sql, then: then)
         }
         orders.metrics?.ordersPlaced.increment()
         return order

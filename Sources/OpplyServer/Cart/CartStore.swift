@@ -25,7 +25,8 @@ struct CartStore: Sendable {
                 expiresAt = max(expiresAt ?? until, until)
                 return Cart.Item(
                     product: try row.decode(column: "product_id", as: UUID.self), name: try row.decode(column: "name", as: String.self),
-                    quantity: try row.decode(column: "quantity", as: Int.self), priceMinor: try row.decode(column: "price_minor", as: Int.self)
+                    quantity: try row.decode(column: "quantity", as: Int.self),
+                    priceMinor: try row.decode(column: "price_minor", as: Int.self)
                 )
             }
             return Cart(items: items, expiresAt: expiresAt)
@@ -66,23 +67,28 @@ struct CartStore: Sendable {
     /// Marks up to `limit` expired held lines released and returns them; a line flips once, so it is released once,
     /// however many sweepers run. PostgreSQL skips lines another transaction holds (a checkout, another sweeper).
     func expire(before now: Date, limit: Int, engine: SQLEngine, on sql: any SQLDatabase) async throws -> [ClaimedLine] {
-        let rows: [any SQLRow] = switch engine {
-        case .postgres:
-            try await sql.raw("""
-                UPDATE cart_lines SET held = false
-                WHERE (customer_id, product_id) IN (
-                    SELECT customer_id, product_id FROM cart_lines
-                    WHERE held AND reserved_until < \(bind: now)
-                    ORDER BY product_id LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
-                RETURNING product_id, quantity, true AS held
-                """).all()
-        case .sqlite:
-            try await sql.raw("""
-                UPDATE cart_lines SET held = 0
-                WHERE rowid IN (SELECT rowid FROM cart_lines WHERE held = 1 AND reserved_until < \(bind: now) LIMIT \(bind: limit))
-                RETURNING product_id, quantity, 1 AS held
-                """).all()
-        }
+        let rows: [any SQLRow] =
+            switch engine {
+            case .postgres:
+                try await sql.raw(
+                    """
+                    UPDATE cart_lines SET held = false
+                    WHERE (customer_id, product_id) IN (
+                        SELECT customer_id, product_id FROM cart_lines
+                        WHERE held AND reserved_until < \(bind: now)
+                        ORDER BY product_id LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
+                    RETURNING product_id, quantity, true AS held
+                    """
+                ).all()
+            case .sqlite:
+                try await sql.raw(
+                    """
+                    UPDATE cart_lines SET held = 0
+                    WHERE rowid IN (SELECT rowid FROM cart_lines WHERE held = 1 AND reserved_until < \(bind: now) LIMIT \(bind: limit))
+                    RETURNING product_id, quantity, 1 AS held
+                    """
+                ).all()
+            }
         return try rows.map(Self.claimed(row:))
     }
 

@@ -60,7 +60,8 @@ final class CatalogCache: Sendable {
         state.withLock { state in
             guard state.generation == generation else { return }
             if state.entries.count >= capacity, state.entries[key] == nil,
-                let oldest = state.entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
+                let oldest = state.entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key
+            {
                 state.entries[oldest] = nil
             }
             state.entries[key] = Entry(body: body, etag: etag, expires: now + ttl.timeInterval, lastUsed: state.tick)

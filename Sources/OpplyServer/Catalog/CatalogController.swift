@@ -30,7 +30,8 @@ struct CatalogController: Sendable {
         let baseURL = Page<Product>.baseURL(of: request)
         if query.cursor != nil { return respond(try await catalog.cursorBody(query, baseURL: baseURL), to: request) }
         let cached = try await catalog.listBody(query, baseURL: baseURL) { products, count in
-            let page = Page(results: products, count: count, page: query.page, url: baseURL + "/api/catalog/products/", filters: query.filters)
+            let page = Page(
+                results: products, count: count, page: query.page, url: baseURL + "/api/catalog/products/", filters: query.filters)
             return ByteBuffer(bytes: try JSONCoding.encoder.encode(page))
         }
         return respond(cached, to: request)

@@ -4,7 +4,10 @@ import Foundation
 /// A position in the product list for cursor mode: the row a page starts after (or ends before), as its ordering
 /// value and id. The page is then a keyset range on an index, so it costs the same at any depth.
 struct CatalogCursor: Codable, Sendable, Equatable {
-    enum Direction: String, Codable, Sendable { case after = "a", before = "b" }
+    enum Direction: String, Codable, Sendable {
+        case after = "a"
+        case before = "b"
+    }
 
     var direction: Direction
     var id: UUID
@@ -15,7 +18,13 @@ struct CatalogCursor: Codable, Sendable, Equatable {
     /// Which filters and ordering this cursor belongs to (`ProductQuery.scope`).
     var scope: String
 
-    private enum CodingKeys: String, CodingKey { case direction = "d", id = "i", name = "n", price = "p", scope = "s" }
+    private enum CodingKeys: String, CodingKey {
+        case direction = "d"
+        case id = "i"
+        case name = "n"
+        case price = "p"
+        case scope = "s"
+    }
 
     /// The cursor just past `product` in `direction`, for `query`.
     init(_ direction: Direction, of product: Product, for query: ProductQuery) {
@@ -36,7 +45,8 @@ struct CursorSigner: Sendable {
     private let key: SymmetricKey
 
     init(secret: String) {
-        let derived = HMAC<SHA256>.authenticationCode(for: Data("opply catalog cursor v1".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        let derived = HMAC<SHA256>.authenticationCode(
+            for: Data("opply catalog cursor v1".utf8), using: SymmetricKey(data: Data(secret.utf8)))
         key = SymmetricKey(data: Data(derived))
     }
 
@@ -54,7 +64,8 @@ struct CursorSigner: Sendable {
             let cursor = try? JSONDecoder().decode(CatalogCursor.self, from: payload)
         else { throw AppError.validation(field: "cursor", "Not a cursor this server issued; start again with cursor= (empty).") }
         guard cursor.scope == query.scope else {
-            throw AppError.validation(field: "cursor", "This cursor belongs to other filters or another ordering; start again with cursor= (empty).")
+            throw AppError.validation(
+                field: "cursor", "This cursor belongs to other filters or another ordering; start again with cursor= (empty).")
         }
         return cursor
     }
@@ -65,7 +76,9 @@ struct CursorSigner: Sendable {
     }
 
     static func data(base64url text: Substring) -> Data? {
-        guard text.count <= 2048, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+        guard text.count <= 2048, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            return nil
+        }
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         return Data(base64Encoded: base64)

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import PostgresNIO
-import ServiceLifecycle
 import SQLKit
+import ServiceLifecycle
 
 /// Cross-instance catalog invalidation on PostgreSQL: a staff change `NOTIFY`s the channel after commit, and every
 /// instance `LISTEN`s and drops its catalog cache. The listener reconnects with backoff when its connection drops,
@@ -36,7 +36,8 @@ struct CatalogListener: Service {
                 }
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
-                logger.warning("Catalog listener lost its connection; reconnecting", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
+                logger.warning(
+                    "Catalog listener lost its connection; reconnecting", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
             }
             if ContinuousClock.now - started > .seconds(10) { backoff = .milliseconds(250) }  // it had been working
             let wait = backoff * Double.random(in: 0.5...1)  // jittered: instances that lost the server together spread out
@@ -80,7 +81,8 @@ struct CatalogListener: Service {
             let payload = Signal(instance: instance, position: position).payload
             try await database.read { sql in try await sql.raw("SELECT pg_notify(\(bind: channel), \(bind: payload))").run() }
         } catch {
-            logger.warning("Could not signal a catalog change; other instances catch up within the cache TTL", metadata: ["error": "\(error)"])
+            logger.warning(
+                "Could not signal a catalog change; other instances catch up within the cache TTL", metadata: ["error": "\(error)"])
         }
     }
 }

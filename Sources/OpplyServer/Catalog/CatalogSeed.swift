@@ -48,11 +48,12 @@ extension Shop {
                 let maker = Self.seedMakers.randomElement(using: &generator) ?? "House"
                 let packSize = Self.seedSizes.randomElement(using: &generator) ?? "1 unit"
                 let id = UUID()
-                batch.append((
-                    id, "\(maker) \(noun) \(packSize) #\(index + 1)",
-                    "\(noun) from \(maker), \(packSize). Supplied to cafés, restaurants and shops.",
-                    Int.random(in: category.price, using: &generator), category.slug
-                ))
+                batch.append(
+                    (
+                        id, "\(maker) \(noun) \(packSize) #\(index + 1)",
+                        "\(noun) from \(maker), \(packSize). Supplied to cafés, restaurants and shops.",
+                        Int.random(in: category.price, using: &generator), category.slug
+                    ))
                 stock.append((id, Int.random(in: 0...500, using: &generator)))
             }
             let now = clock.now

@@ -52,8 +52,11 @@ struct CatalogService: Sendable {
 
     // MARK: Reads (cached)
 
-    func listBody(_ query: ProductQuery, baseURL: String, render: @Sendable ([Product], Int) throws -> ByteBuffer) async throws -> (body: ByteBuffer, etag: String) {
-        let key = "list|\(baseURL)|\(query.page.limit)|\(query.page.offset)|\(query.search ?? "")|\(query.category ?? "")|"
+    func listBody(_ query: ProductQuery, baseURL: String, render: @Sendable ([Product], Int) throws -> ByteBuffer) async throws -> (
+        body: ByteBuffer, etag: String
+    ) {
+        let key =
+            "list|\(baseURL)|\(query.page.limit)|\(query.page.offset)|\(query.search ?? "")|\(query.category ?? "")|"
             + "\(query.minPrice.map(String.init) ?? "")|\(query.maxPrice.map(String.init) ?? "")|\(query.inStock)|\(query.ordering.rawValue)"
         return try await cache.body(for: key) {
             let (products, count) = try await store.list(query)
@@ -71,20 +74,24 @@ struct CatalogService: Sendable {
         return try await cache.body(for: key) { [cursors] in
             let (products, more) = try await store.page(query, from: position)
             let link = { (direction: CatalogCursor.Direction, product: Product) in
-                CursorPage<Product>.link(url, query.filters, limit: query.page.limit, cursor: cursors.encode(CatalogCursor(direction, of: product, for: query)))
+                CursorPage<Product>.link(
+                    url, query.filters, limit: query.page.limit, cursor: cursors.encode(CatalogCursor(direction, of: product, for: query)))
             }
             var next: String?
             var previous: String?
             if position?.direction == .before {
                 previous = more ? products.first.map { link(.before, $0) } : nil
-                next = products.last.map { link(.after, $0) } ?? CursorPage<Product>.link(url, query.filters, limit: query.page.limit, cursor: "")
+                next =
+                    products.last.map { link(.after, $0) }
+                    ?? CursorPage<Product>.link(url, query.filters, limit: query.page.limit, cursor: "")
             } else {
                 next = more ? products.last.map { link(.after, $0) } : nil
                 if let position {
                     // An empty page after a cursor (the rest was archived): step back from where that cursor stood.
                     var back = position
                     back.direction = .before
-                    previous = products.first.map { link(.before, $0) }
+                    previous =
+                        products.first.map { link(.before, $0) }
                         ?? CursorPage<Product>.link(url, query.filters, limit: query.page.limit, cursor: cursors.encode(back))
                 }
             }
@@ -112,13 +119,17 @@ struct CatalogService: Sendable {
         var problems = Self.problems(name: input.name, description: input.description, category: input.category ?? nil)
         let price = Money.parse(input.price)
         if price == nil { problems.append(Self.priceProblem) }
-        if !(0...1_000_000_000).contains(input.quantity) { problems.append(FieldProblem("quantity", "Must be a whole number from 0 to 1000000000.")) }
+        if !(0...1_000_000_000).contains(input.quantity) {
+            problems.append(FieldProblem("quantity", "Must be a whole number from 0 to 1000000000."))
+        }
         guard problems.isEmpty, let price else { throw AppError.validation(problems) }
 
         let id = UUID()
         let product = try await changing { sql in
             if let category = input.category { try await store.ensureCategory(category, on: sql) }
-            try await store.insert(id: id, name: input.name, description: input.description ?? "", priceMinor: price, category: input.category, at: clock.now, on: sql)
+            try await store.insert(
+                id: id, name: input.name, description: input.description ?? "", priceMinor: price, category: input.category, at: clock.now,
+                on: sql)
             if input.quantity > 0 {
                 _ = try await inventory.adjust(id, by: input.quantity, reason: "initial stock", staff: staff.id, on: sql)
             }
@@ -164,7 +175,9 @@ struct CatalogService: Sendable {
 
     func adjust(_ id: UUID, with input: Adjustment, staff: Customer) async throws -> Product {
         var problems: [FieldProblem] = []
-        if input.adjustment == 0 || input.adjustment.magnitude > 1_000_000_000 { problems.append(FieldProblem("adjustment", "Must be a non-zero whole number of at most 1000000000 units either way.")) }
+        if input.adjustment == 0 || input.adjustment.magnitude > 1_000_000_000 {
+            problems.append(FieldProblem("adjustment", "Must be a non-zero whole number of at most 1000000000 units either way."))
+        }
         let reason = input.reason.trimmingCharacters(in: .whitespacesAndNewlines)
         if !(1...255).contains(reason.count) { problems.append(FieldProblem("reason", "Give a reason of 1 to 255 characters.")) }
         guard problems.isEmpty else { throw AppError.validation(problems) }
@@ -174,7 +187,8 @@ struct CatalogService: Sendable {
                 throw AppError.notFound
             case .belowReserved:
                 let available = try await inventory.available([id], on: sql)[id] ?? 0
-                throw AppError.conflict(code: "stock_reserved", "Stock on hand cannot go below what carts hold; at most \(available) units can be removed now.")
+                throw AppError.conflict(
+                    code: "stock_reserved", "Stock on hand cannot go below what carts hold; at most \(available) units can be removed now.")
             case .adjusted:
                 guard let product = try await store.product(id, on: sql) else { throw AppError.notFound }
                 return product
@@ -186,7 +200,9 @@ struct CatalogService: Sendable {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...100).contains(name.count) else { throw AppError.validation(field: "name", "Give a name of 1 to 100 characters.") }
         return try await changing { sql in
-            guard try await store.renameCategory(slug, to: name, on: sql), let category = try await store.category(slug, on: sql) else { throw AppError.notFound }
+            guard try await store.renameCategory(slug, to: name, on: sql), let category = try await store.category(slug, on: sql) else {
+                throw AppError.notFound
+            }
             return category
         }
     }
@@ -206,9 +222,13 @@ struct CatalogService: Sendable {
 
     static func problems(name: String?, description: String?, category: String?) -> [FieldProblem] {
         var problems: [FieldProblem] = []
-        if let name, !(1...200).contains(name.trimmingCharacters(in: .whitespaces).count) { problems.append(FieldProblem("name", "Give a name of 1 to 200 characters.")) }
+        if let name, !(1...200).contains(name.trimmingCharacters(in: .whitespaces).count) {
+            problems.append(FieldProblem("name", "Give a name of 1 to 200 characters."))
+        }
         if let description, description.count > 5_000 { problems.append(FieldProblem("description", "At most 5000 characters.")) }
-        if let category, !Category.isValidSlug(category) { problems.append(FieldProblem("category", "A slug of 1 to 64 characters from a-z, 0-9 and -.")) }
+        if let category, !Category.isValidSlug(category) {
+            problems.append(FieldProblem("category", "A slug of 1 to 64 characters from a-z, 0-9 and -."))
+        }
         return problems
     }
 }

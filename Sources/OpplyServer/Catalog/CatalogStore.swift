@@ -22,7 +22,8 @@ struct CatalogStore: Sendable {
     private func count(_ query: ProductQuery, on sql: any SQLDatabase) async throws -> Int {
         let filter = query.countKey
         if let row = try await sql.select().column("catalog").column("stock").from("catalog_version").first(),
-            let count = counts.count(for: filter, inStock: query.inStock, at: try Self.versions(row)) {
+            let count = counts.count(for: filter, inStock: query.inStock, at: try Self.versions(row))
+        {
             return count
         }
         let counted = filtered(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n"), query)
@@ -36,7 +37,8 @@ struct CatalogStore: Sendable {
     }
 
     private static func versions(_ row: any SQLRow) throws -> CatalogCounts.Versions {
-        CatalogCounts.Versions(catalog: try row.decode(column: "catalog", as: Int.self), stock: try row.decode(column: "stock", as: Int.self))
+        CatalogCounts.Versions(
+            catalog: try row.decode(column: "catalog", as: Int.self), stock: try row.decode(column: "stock", as: Int.self))
     }
 
     private func offsetPage(_ query: ProductQuery, on sql: any SQLDatabase) -> SQLSelectBuilder {
@@ -65,11 +67,12 @@ struct CatalogStore: Sendable {
         var select = filtered(sql.select().columns(Product.columns).from("products"), query)
         if let position {
             let comparison = descending ? "<" : ">"
-            let value: SQLQueryString = switch query.ordering {
-            case .name, .nameDescending: "\(bind: position.name ?? "")"
-            case .price, .priceDescending: "\(bind: position.price ?? 0)"
-            case .createdAt, .createdAtDescending: "(SELECT p.created_at FROM products p WHERE p.id = \(bind: position.id))"
-            }
+            let value: SQLQueryString =
+                switch query.ordering {
+                case .name, .nameDescending: "\(bind: position.name ?? "")"
+                case .price, .priceDescending: "\(bind: position.price ?? 0)"
+                case .createdAt, .createdAtDescending: "(SELECT p.created_at FROM products p WHERE p.id = \(bind: position.id))"
+                }
             select = select.where(SQLQueryString("(\(ident: column), id) \(unsafeRaw: comparison) (\(value), \(bind: position.id))"))
         }
         let direction: SQLDirection = descending ? .descending : .ascending
@@ -99,7 +102,8 @@ struct CatalogStore: Sendable {
             if let search = query.search, search.count >= 3, select.database.dialect.name == "sqlite" {
                 // The trigram table narrows to candidate rows by index; the LIKE below keeps today's exact semantics.
                 let phrase = "\"" + search.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-                select = select.where(SQLQueryString("rowid IN (SELECT rowid FROM products_search WHERE products_search MATCH \(bind: phrase))"))
+                select = select.where(
+                    SQLQueryString("rowid IN (SELECT rowid FROM products_search WHERE products_search MATCH \(bind: phrase))"))
             }
             select = select.where(SQLQueryString("search_text LIKE \(bind: pattern) ESCAPE '\\'"))
         }
@@ -122,19 +126,23 @@ struct CatalogStore: Sendable {
 
     func categories() async throws -> [Category] {
         try await reader.read { sql in
-            let rows = try await sql.raw("""
+            let rows = try await sql.raw(
+                """
                 SELECT c.slug, c.name, (SELECT count(*) FROM products p WHERE p.category = c.slug AND p.archived_at IS NULL) AS product_count
                 FROM categories c ORDER BY c.slug
-                """).all()
+                """
+            ).all()
             return try rows.map(Self.category(row:))
         }
     }
 
     func category(_ slug: String, on sql: any SQLDatabase) async throws -> Category? {
-        try await sql.raw("""
+        try await sql.raw(
+            """
             SELECT c.slug, c.name, (SELECT count(*) FROM products p WHERE p.category = c.slug AND p.archived_at IS NULL) AS product_count
             FROM categories c WHERE c.slug = \(bind: slug)
-            """).first().map(Self.category(row:))
+            """
+        ).first().map(Self.category(row:))
     }
 
     private static func category(row: any SQLRow) throws -> Category {
@@ -160,7 +168,9 @@ struct CatalogStore: Sendable {
         ["id", "name", "description", "search_text", "price_minor", "category"] + Inventory.unstockedColumns + ["created_at", "updated_at"]
 
     /// A new product row's values, in `insertColumns` order: no stock yet.
-    private static func insertValues(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date) -> [any SQLExpression] {
+    private static func insertValues(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date)
+        -> [any SQLExpression]
+    {
         let described: [any SQLExpression] = [
             SQLBind(id), SQLBind(name), SQLBind(description), SQLBind(Product.searchText(name: name, description: description)),
             SQLBind(priceMinor), SQLBind(category),
@@ -169,18 +179,24 @@ struct CatalogStore: Sendable {
     }
 
     /// A new product row with no stock yet; `Inventory` stocks it in the same transaction.
-    func insert(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date, on sql: any SQLDatabase) async throws {
+    func insert(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date, on sql: any SQLDatabase)
+        async throws
+    {
         try await sql.insert(into: "products").columns(Self.insertColumns)
             .values(Self.insertValues(id: id, name: name, description: description, priceMinor: priceMinor, category: category, at: now))
             .run()
     }
 
     /// Many new products in one statement (the seed).
-    func insert(batch: [(id: UUID, name: String, description: String, priceMinor: Int, category: String)], at now: Date, on sql: any SQLDatabase) async throws {
+    func insert(
+        batch: [(id: UUID, name: String, description: String, priceMinor: Int, category: String)], at now: Date, on sql: any SQLDatabase
+    ) async throws {
         var insert = sql.insert(into: "products").columns(Self.insertColumns)
         for product in batch {
-            insert = insert.values(Self.insertValues(
-                id: product.id, name: product.name, description: product.description, priceMinor: product.priceMinor, category: product.category, at: now))
+            insert = insert.values(
+                Self.insertValues(
+                    id: product.id, name: product.name, description: product.description, priceMinor: product.priceMinor,
+                    category: product.category, at: now))
         }
         try await insert.run()
     }

@@ -43,7 +43,8 @@ extension CatalogStore: PriceList {
     }
 
     func pricing(_ select: SQLSelectBuilder, product: SQLColumn) -> SQLSelectBuilder {
-        select.column(SQLColumn("name", table: "p"), as: "name").column(SQLColumn("price_minor", table: "p"), as: "price_minor")
-            .join(SQLAlias(SQLIdentifier("products"), as: SQLIdentifier("p")), method: SQLJoinMethod.inner, on: SQLColumn("id", table: "p"), .equal, product)
+        let products = SQLAlias(SQLIdentifier("products"), as: SQLIdentifier("p"))
+        return select.column(SQLColumn("name", table: "p"), as: "name").column(SQLColumn("price_minor", table: "p"), as: "price_minor")
+            .join(products, method: SQLJoinMethod.inner, on: SQLColumn("id", table: "p"), .equal, product)
     }
 }

@@ -5,7 +5,12 @@ import Hummingbird
 /// The product list's filters, validated and normalized: two requests that mean the same share one cache entry.
 struct ProductQuery: Hashable, Sendable {
     enum Ordering: String, CaseIterable, Sendable {
-        case name, nameDescending = "-name", price, priceDescending = "-price", createdAt = "created_at", createdAtDescending = "-created_at"
+        case name
+        case nameDescending = "-name"
+        case price
+        case priceDescending = "-price"
+        case createdAt = "created_at"
+        case createdAtDescending = "-created_at"
 
         var column: String {
             switch self {
@@ -41,11 +46,19 @@ struct ProductQuery: Hashable, Sendable {
             if raw.count > 200 { problems.append(FieldProblem("search", "At most 200 characters.")) } else { search = raw.lowercased() }
         }
         if let raw = query["category"].map(String.init), !raw.isEmpty {
-            if Category.isValidSlug(raw) { category = raw } else { problems.append(FieldProblem("category", "Not a category slug ([a-z0-9-], 1 to 64 characters).")) }
+            if Category.isValidSlug(raw) {
+                category = raw
+            } else {
+                problems.append(FieldProblem("category", "Not a category slug ([a-z0-9-], 1 to 64 characters)."))
+            }
         }
         for (name, keyPath) in [("min_price", \ProductQuery.minPrice), ("max_price", \ProductQuery.maxPrice)] {
             guard let raw = query[Substring(name)].map(String.init), !raw.isEmpty else { continue }
-            if let minor = Money.parse(raw) { self[keyPath: keyPath] = minor } else { problems.append(FieldProblem(name, "Must be a decimal amount like 12.50.")) }
+            if let minor = Money.parse(raw) {
+                self[keyPath: keyPath] = minor
+            } else {
+                problems.append(FieldProblem(name, "Must be a decimal amount like 12.50."))
+            }
         }
         if let raw = query["in_stock"].map(String.init) {
             switch raw.lowercased() {
@@ -55,15 +68,23 @@ struct ProductQuery: Hashable, Sendable {
             }
         }
         if let raw = query["ordering"].map(String.init) {
-            if let ordering = Ordering(rawValue: raw) { self.ordering = ordering } else {
+            if let ordering = Ordering(rawValue: raw) {
+                self.ordering = ordering
+            } else {
                 problems.append(FieldProblem("ordering", "Must be one of \(Ordering.allCases.map(\.rawValue).joined(separator: ", "))."))
             }
         }
         if let raw = query["cursor"].map(String.init) {
-            if query["offset"] != nil { problems.append(FieldProblem("offset", "Not used with cursor; follow the next and previous links instead.")) }
+            if query["offset"] != nil {
+                problems.append(FieldProblem("offset", "Not used with cursor; follow the next and previous links instead."))
+            }
             cursor = raw
         } else if problems.isEmpty, page.offset + page.limit > Self.maxOffsetDepth {
-            problems.append(FieldProblem("offset", "offset + limit must be at most \(Self.maxOffsetDepth); for deeper pages use cursor pagination (?cursor=, then the next links)."))
+            problems.append(
+                FieldProblem(
+                    "offset",
+                    "offset + limit must be at most \(Self.maxOffsetDepth); for deeper pages use cursor pagination (?cursor=, then the next links)."
+                ))
         }
         if !problems.isEmpty { throw AppError.validation(problems) }
     }

@@ -1,6 +1,6 @@
 import Logging
-import ServiceLifecycle
 public import SQLKit
+import ServiceLifecycle
 
 /// The SQL engine behind a `Database`; the few statements that differ between engines switch on it.
 public enum SQLEngine: String, Sendable {

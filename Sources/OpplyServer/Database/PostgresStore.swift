@@ -36,11 +36,12 @@ final class PostgresStore: Database {
         address: DatabaseURL.PostgresAddress, maxConnections: Int, acquireTimeout: Duration, logger: Logger,
         started: AsyncStream<Void>.Continuation
     ) {
-        let tls: PostgresClient.Configuration.TLS = switch address.tls {
-        case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
-        }
+        let tls: PostgresClient.Configuration.TLS =
+            switch address.tls {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
         var configuration = PostgresClient.Configuration(
             host: address.host,
             port: address.port,
@@ -73,7 +74,9 @@ final class PostgresStore: Database {
             do {
                 return try await runTransaction(body)
             } catch let error as PSQLError where attempt < 3 && ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "") {
-                logger.info("Retrying a transaction PostgreSQL aborted", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "attempt": "\(attempt)"])
+                logger.info(
+                    "Retrying a transaction PostgreSQL aborted",
+                    metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "attempt": "\(attempt)"])
                 attempt += 1
             }
         }

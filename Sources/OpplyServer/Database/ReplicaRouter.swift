@@ -41,7 +41,10 @@ final class ReplicaRouter: CatalogSource {
 
     private let metrics: ShopMetrics?
 
-    init(primary: any Database, replica: any Database, timeout: Duration = .seconds(1), rest: Duration = .seconds(5), metrics: ShopMetrics? = nil, logger: Logger) {
+    init(
+        primary: any Database, replica: any Database, timeout: Duration = .seconds(1), rest: Duration = .seconds(5),
+        metrics: ShopMetrics? = nil, logger: Logger
+    ) {
         self.metrics = metrics
         self.primary = primary
         self.replica = replica
@@ -65,7 +68,9 @@ final class ReplicaRouter: CatalogSource {
     /// `16/B374D848` → its 64-bit WAL offset.
     static func walOffset(_ position: String) -> UInt64? {
         let parts = position.split(separator: "/")
-        guard parts.count == 2, let high = UInt64(parts[0], radix: 16), let low = UInt64(parts[1], radix: 16), high <= UInt32.max, low <= UInt32.max else { return nil }
+        guard parts.count == 2, let high = UInt64(parts[0], radix: 16), let low = UInt64(parts[1], radix: 16), high <= UInt32.max,
+            low <= UInt32.max
+        else { return nil }
         return high << 32 | low
     }
 

@@ -22,7 +22,8 @@ final class SQLiteStore: Database {
     private let acquireTimeout: Duration
     private let logger: Logger
 
-    private init(writer: SQLiteConnection, readers: [SQLiteConnection], threadPool: NIOThreadPool, acquireTimeout: Duration, logger: Logger) {
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], threadPool: NIOThreadPool, acquireTimeout: Duration, logger: Logger)
+    {
         self.writer = writer
         self.readers = readers
         self.threadPool = threadPool
@@ -32,11 +33,14 @@ final class SQLiteStore: Database {
 
     /// Opens the file (created when missing), or a private in-memory database when `path` is nil.
     /// The in-memory store has a single connection, so its reads also queue behind writes.
-    static func open(path: String?, readerCount: Int = 3, acquireTimeout: Duration = .seconds(2), logger: Logger) async throws -> SQLiteStore {
+    static func open(path: String?, readerCount: Int = 3, acquireTimeout: Duration = .seconds(2), logger: Logger) async throws
+        -> SQLiteStore
+    {
         let threadPool = NIOThreadPool(numberOfThreads: path == nil ? 1 : readerCount + 1)
         threadPool.start()
         let storage: SQLiteConnection.Storage = path.map { .file(path: $0) } ?? .memory
-        let writer = try await SQLiteConnection.open(storage: storage, threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+        let writer = try await SQLiteConnection.open(
+            storage: storage, threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
         if path != nil {
             _ = try await writer.sql(queryLogLevel: nil).raw("PRAGMA journal_mode = WAL").all()
             try await writer.sql(queryLogLevel: nil).raw("PRAGMA synchronous = NORMAL").run()
@@ -44,7 +48,9 @@ final class SQLiteStore: Database {
         var readers: [SQLiteConnection] = []
         if path != nil {
             for _ in 0..<readerCount {
-                readers.append(try await SQLiteConnection.open(storage: storage, threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()))
+                readers.append(
+                    try await SQLiteConnection.open(
+                        storage: storage, threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()))
             }
         }
         for connection in [writer] + readers {

@@ -36,7 +36,8 @@ struct DeliveryWorker: Service {
     var lease: Duration { timeout * (chain + 2) }
 
     func run() async throws {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
         configuration.httpVersion = .http1Only
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let sending = Sending()
@@ -64,7 +65,7 @@ struct DeliveryWorker: Service {
                         let free = sending.free(for: endpoint.id, total: concurrency, perEndpoint: perEndpoint)
                         if free > 0 { slots[endpoint.id] = (endpoint, free) } else { busy = true }
                     }
-                    if (fanOutDue || !slots.isEmpty), try await store.hasWork(for: Array(slots.keys), at: now) {
+                    if fanOutDue || !slots.isEmpty, try await store.hasWork(for: Array(slots.keys), at: now) {
                         if fanOutDue {
                             fannedOut = ContinuousClock.now
                             round.fanOut = now
@@ -105,7 +106,9 @@ struct DeliveryWorker: Service {
         do {
             try await store.record(finished.take())
         } catch {
-            logger.warning("Could not record the last webhook outcomes; those deliveries are sent again after their leases", metadata: ["error": "\(error)"])
+            logger.warning(
+                "Could not record the last webhook outcomes; those deliveries are sent again after their leases",
+                metadata: ["error": "\(error)"])
         }
         try? await client.shutdown()
     }
@@ -141,7 +144,9 @@ struct DeliveryWorker: Service {
         let body = Self.body(of: delivery)
         var statusCode: Int?
         var failure: String?
-        if endpoint.id != configured?.id, let host = URLComponents(string: endpoint.url)?.host, let refusal = await guardrail.refusal(host: host) {
+        if endpoint.id != configured?.id, let host = URLComponents(string: endpoint.url)?.host,
+            let refusal = await guardrail.refusal(host: host)
+        {
             failure = refusal
         } else {
             var request = HTTPClientRequest(url: endpoint.url)
@@ -152,8 +157,10 @@ struct DeliveryWorker: Service {
             request.headers.add(name: "User-Agent", value: "opply-webhooks/1")
             request.headers.add(name: "webhook-id", value: id)
             request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-            request.headers.add(name: "webhook-signature", value: WebhookSignature.sign(
-                id: id, timestamp: timestamp, body: body, secrets: endpoint.signingSecrets(at: now)))
+            request.headers.add(
+                name: "webhook-signature",
+                value: WebhookSignature.sign(
+                    id: id, timestamp: timestamp, body: body, secrets: endpoint.signingSecrets(at: now)))
             request.body = .bytes(ByteBuffer(bytes: body))
             do {
                 let response = try await client.execute(request, timeout: .init(timeout))
@@ -164,7 +171,9 @@ struct DeliveryWorker: Service {
             }
         }
         let finished = clock.now
-        var outcome = FulfilmentStore.Outcome(delivery: delivery.id, attempt: delivery.attempt, delivered: false, statusCode: statusCode, error: nil, nextAttempt: nil, at: finished)
+        var outcome = FulfilmentStore.Outcome(
+            delivery: delivery.id, attempt: delivery.attempt, delivered: false, statusCode: statusCode, error: nil, nextAttempt: nil,
+            at: finished)
         if let statusCode, (200..<300).contains(statusCode) {
             outcome.delivered = true
             metrics.webhookDeliveries(.delivered).increment()
@@ -192,7 +201,9 @@ struct DeliveryWorker: Service {
     /// `{id, type, created_at, data}`: the same bytes on every attempt, so receivers may dedupe by `webhook-id`.
     static func body(of delivery: FulfilmentStore.Claimed) -> Data {
         let id = delivery.eventID.uuidString.lowercased()
-        return Data("{\"id\":\"\(id)\",\"type\":\"\(delivery.type)\",\"created_at\":\"\(Timestamp.format(delivery.eventCreatedAt))\",\"data\":\(delivery.payload)}".utf8)
+        return Data(
+            "{\"id\":\"\(id)\",\"type\":\"\(delivery.type)\",\"created_at\":\"\(Timestamp.format(delivery.eventCreatedAt))\",\"data\":\(delivery.payload)}"
+                .utf8)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -207,7 +218,12 @@ private final class Finished: Sendable {
 
     func add(_ outcome: FulfilmentStore.Outcome) { outcomes.withLock { $0.append(outcome) } }
     func add(contentsOf more: [FulfilmentStore.Outcome]) { outcomes.withLock { $0.append(contentsOf: more) } }
-    func take() -> [FulfilmentStore.Outcome] { outcomes.withLock { outcomes in defer { outcomes.removeAll() }; return outcomes } }
+    func take() -> [FulfilmentStore.Outcome] {
+        outcomes.withLock { outcomes in
+            defer { outcomes.removeAll() }
+            return outcomes
+        }
+    }
 }
 
 /// Sends in progress on this instance, per endpoint, to keep within the worker's limits.

@@ -102,17 +102,25 @@ struct FulfilmentController: Sendable {
         var filter = OrderFilter()
         var problems: [FieldProblem] = []
         if let raw = query["status"] {
-            if let status = Order.Status(rawValue: String(raw)) { filter.status = status } else {
+            if let status = Order.Status(rawValue: String(raw)) {
+                filter.status = status
+            } else {
                 problems.append(FieldProblem("status", "Must be confirmed, fulfilled or cancelled."))
             }
         }
         for (name, keyPath) in [("customer", \OrderFilter.customer), ("product", \OrderFilter.product)] {
             guard let raw = query[Substring(name)] else { continue }
-            if let id = UUID(uuidString: String(raw)) { filter[keyPath: keyPath] = id } else { problems.append(FieldProblem(name, "Must be an id.")) }
+            if let id = UUID(uuidString: String(raw)) {
+                filter[keyPath: keyPath] = id
+            } else {
+                problems.append(FieldProblem(name, "Must be an id."))
+            }
         }
         for (name, keyPath) in [("created_after", \OrderFilter.createdAfter), ("created_before", \OrderFilter.createdBefore)] {
             guard let raw = query[Substring(name)] else { continue }
-            if let date = Self.date(String(raw)) { filter[keyPath: keyPath] = date } else {
+            if let date = Self.date(String(raw)) {
+                filter[keyPath: keyPath] = date
+            } else {
                 problems.append(FieldProblem(name, "Must be an RFC 3339 time, such as 2026-11-26T09:30:00Z."))
             }
         }

@@ -38,7 +38,8 @@ struct FulfilmentStore: Sendable {
 
     func endpoints(page: PageRequest) async throws -> (endpoints: [WebhookEndpoint], count: Int) {
         try await database.read { sql in
-            let count = try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_endpoints")
+            let count =
+                try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_endpoints")
                 .first()?.decode(column: "n", as: Int.self) ?? 0
             let rows = try await sql.select().columns(Self.endpointColumns.map { SQLIdentifier($0) }).from("webhook_endpoints")
                 .orderBy("created_at").orderBy("id").limit(page.limit).offset(page.offset).all()
@@ -71,8 +72,10 @@ struct FulfilmentStore: Sendable {
     /// Turns an endpoint off (its receiver answered `410 Gone`); its pending deliveries wait until it is enabled again.
     func disable(_ id: UUID, reason: String, at now: Date) async throws {
         try await database.transaction { sql in
-            try await sql.update("webhook_endpoints").set("enabled", to: false).set("disabled_reason", to: reason).set("updated_at", to: now)
-                .where("id", .equal, id).run()
+            try await sql.update("webhook_endpoints").set("enabled", to: false).set("disabled_reason", to: reason).set(
+                "updated_at", to: now
+            )
+            .where("id", .equal, id).run()
         }
     }
 
@@ -127,7 +130,8 @@ struct FulfilmentStore: Sendable {
 
     private func fanOut(at now: Date, batch: Int, on sql: any SQLDatabase) async throws -> Int {
         if database.engine == .postgres {
-            let locked = try await sql.raw("SELECT pg_try_advisory_xact_lock(7002) AS locked").first()?.decode(column: "locked", as: Bool.self)
+            let locked = try await sql.raw("SELECT pg_try_advisory_xact_lock(7002) AS locked").first()?.decode(
+                column: "locked", as: Bool.self)
             guard locked == true else { return 0 }
         }
         let events = try await sql.select().columns("id", "topic").from("outbox").where("dispatched_at", .is, SQLLiteral.null)
@@ -140,7 +144,8 @@ struct FulfilmentStore: Sendable {
             guard let type = EventType(rawValue: event.topic) else { continue }
             for endpoint in endpoints where endpoint.receives(type) {
                 deliveries.append([
-                    SQLBind(UUID()), SQLBind(endpoint.id), SQLBind(event.id), SQLBind(type.rawValue), SQLBind(WebhookDelivery.Status.pending.rawValue),
+                    SQLBind(UUID()), SQLBind(endpoint.id), SQLBind(event.id), SQLBind(type.rawValue),
+                    SQLBind(WebhookDelivery.Status.pending.rawValue),
                     SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now),
                 ])
             }
@@ -176,18 +181,22 @@ struct FulfilmentStore: Sendable {
     private func claim(_ endpoint: UUID, limit: Int, at now: Date, leaseUntil: Date, on sql: any SQLDatabase) async throws -> [Claimed] {
         // PostgreSQL may run an `IN (… LIMIT n)` subquery more than once per UPDATE, taking more than n rows: the
         // chosen rows are materialized first there.
-        let rows = try await sql.raw(database.engine == .postgres ? """
-            WITH picked AS MATERIALIZED (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
-                AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
-            UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = \(bind: leaseUntil)
-            FROM picked WHERE d.id = picked.id
-            RETURNING d.id, d.event_id, d.event_type, d.attempts
-            """ : """
-            UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = \(bind: leaseUntil)
-            WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
-                AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit))
-            RETURNING id, event_id, event_type, attempts
-            """).all()
+        let rows = try await sql.raw(
+            database.engine == .postgres
+                ? """
+                WITH picked AS MATERIALIZED (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
+                    AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit) FOR UPDATE SKIP LOCKED)
+                UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = \(bind: leaseUntil)
+                FROM picked WHERE d.id = picked.id
+                RETURNING d.id, d.event_id, d.event_type, d.attempts
+                """
+                : """
+                UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = \(bind: leaseUntil)
+                WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = \(bind: endpoint) AND status = 'pending'
+                    AND next_attempt_at <= \(bind: now) ORDER BY next_attempt_at LIMIT \(bind: limit))
+                RETURNING id, event_id, event_type, attempts
+                """
+        ).all()
         guard !rows.isEmpty else { return [] }
         let eventIDs = try rows.map { try $0.decode(column: "event_id", as: UUID.self) }
         var events: [UUID: (payload: String, createdAt: Date)] = [:]
@@ -200,7 +209,8 @@ struct FulfilmentStore: Sendable {
             let eventID = try row.decode(column: "event_id", as: UUID.self)
             guard let event = events[eventID] else { return nil }
             return Claimed(
-                id: try row.decode(column: "id", as: UUID.self), eventID: eventID, type: try row.decode(column: "event_type", as: String.self),
+                id: try row.decode(column: "id", as: UUID.self), eventID: eventID,
+                type: try row.decode(column: "event_type", as: String.self),
                 attempt: try row.decode(column: "attempts", as: Int.self), payload: event.payload, eventCreatedAt: event.createdAt
             )
         }
@@ -312,14 +322,17 @@ struct FulfilmentStore: Sendable {
     ]
 
     /// An endpoint's delivery log, newest first.
-    func deliveries(of endpoint: UUID, status: WebhookDelivery.Status?, page: PageRequest) async throws -> (deliveries: [WebhookDelivery], count: Int) {
+    func deliveries(of endpoint: UUID, status: WebhookDelivery.Status?, page: PageRequest) async throws -> (
+        deliveries: [WebhookDelivery], count: Int
+    ) {
         try await database.read { sql in
             func matching(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
                 query.where("endpoint_id", .equal, endpoint)
                 if let status { query.where("status", .equal, status.rawValue) }
                 return query
             }
-            let count = try await matching(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_deliveries"))
+            let count =
+                try await matching(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_deliveries"))
                 .first()?.decode(column: "n", as: Int.self) ?? 0
             let rows = try await matching(sql.select().columns(Self.deliveryColumns.map { SQLIdentifier($0) }).from("webhook_deliveries"))
                 .orderBy("created_at", .descending).orderBy("id", .descending).limit(page.limit).offset(page.offset).all()
@@ -339,7 +352,9 @@ struct FulfilmentStore: Sendable {
         try await database.transaction { sql in
             try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.pending.rawValue)
                 .set("attempts", to: 0).set("next_attempt_at", to: now)
-                .where("id", .equal, id).where("endpoint_id", .equal, endpoint).where("status", .equal, WebhookDelivery.Status.dead.rawValue)
+                .where("id", .equal, id).where("endpoint_id", .equal, endpoint).where(
+                    "status", .equal, WebhookDelivery.Status.dead.rawValue
+                )
                 .returning("id").all().count == 1
         }
     }
@@ -347,10 +362,12 @@ struct FulfilmentStore: Sendable {
     /// When the oldest event still waiting for an enabled endpoint was queued, counting events not yet fanned out.
     func oldestPending() async throws -> Date? {
         try await database.read { sql in
-            let delivery = try await sql.raw("""
+            let delivery = try await sql.raw(
+                """
                 SELECT MIN(d.created_at) AS oldest FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
                 WHERE d.status = 'pending' AND e.enabled = \(bind: true)
-                """).first()?.decode(column: "oldest", as: Date?.self)
+                """
+            ).first()?.decode(column: "oldest", as: Date?.self)
             let event = try await sql.select().column(SQLFunction("min", args: SQLColumn("created_at")), as: "oldest").from("outbox")
                 .where("dispatched_at", .is, SQLLiteral.null).first()?.decode(column: "oldest", as: Date?.self)
             return [delivery, event].compactMap { $0 }.min()

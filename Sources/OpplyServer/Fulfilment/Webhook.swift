@@ -112,7 +112,9 @@ struct WebhookDelivery: Encodable, Sendable {
     let createdAt: Date
 
     private enum CodingKeys: String, CodingKey {
-        case id, endpoint, eventID = "event_id", type, status, attempts, lastStatusCode, lastError, nextAttemptAt, deliveredAt, createdAt
+        case id, endpoint
+        case eventID = "event_id"
+        case type, status, attempts, lastStatusCode, lastError, nextAttemptAt, deliveredAt, createdAt
     }
 
     func encode(to encoder: any Encoder) throws {

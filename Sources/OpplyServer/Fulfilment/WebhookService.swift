@@ -74,7 +74,9 @@ struct WebhookService: Sendable {
         return endpoint
     }
 
-    func deliveries(of endpoint: UUID, status: WebhookDelivery.Status?, page: PageRequest) async throws -> (deliveries: [WebhookDelivery], count: Int) {
+    func deliveries(of endpoint: UUID, status: WebhookDelivery.Status?, page: PageRequest) async throws -> (
+        deliveries: [WebhookDelivery], count: Int
+    ) {
         _ = try await self.endpoint(endpoint)
         return try await store.deliveries(of: endpoint, status: status, page: page)
     }
@@ -103,8 +105,11 @@ struct WebhookService: Sendable {
     /// The id of the endpoint `WEBHOOK_URL` configures: derived from the URL, the same on every instance.
     static func configuredID(url: String) -> UUID {
         let digest = Array(SHA256.hash(data: Data("WEBHOOK_URL \(url)".utf8)))
-        return UUID(uuid: (digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-                           digest[8], digest[9], digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]))
+        return UUID(
+            uuid: (
+                digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+                digest[8], digest[9], digest[10], digest[11], digest[12], digest[13], digest[14], digest[15]
+            ))
     }
 
     /// `["*"]` is every event (stored as the empty set); otherwise known event types, at least one.
@@ -114,7 +119,9 @@ struct WebhookService: Sendable {
         var events: Set<EventType> = []
         var problems: [FieldProblem] = []
         for (index, name) in names.enumerated() {
-            if let event = EventType(rawValue: name) { events.insert(event) } else {
+            if let event = EventType(rawValue: name) {
+                events.insert(event)
+            } else {
                 let known = EventType.allCases.map(\.rawValue).joined(separator: ", ")
                 problems.append(FieldProblem("events[\(index)]", "Unknown event; expected one of \(known), or \"*\" alone."))
             }

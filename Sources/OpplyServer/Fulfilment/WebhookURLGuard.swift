@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Keeps webhook deliveries off the shop's own network (SSRF): a URL must be `https` (or `http` when allowed), and its

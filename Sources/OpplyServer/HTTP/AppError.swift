@@ -32,7 +32,9 @@ public struct AppError: Error, HTTPResponseError, Sendable {
     }
 
     public static func validation(_ errors: [FieldProblem], detail: String? = nil) -> AppError {
-        AppError(.badRequest, code: "invalid_request", title: "Invalid request", detail: detail ?? errors.first.map { "\($0.field): \($0.message)" }, errors: errors)
+        AppError(
+            .badRequest, code: "invalid_request", title: "Invalid request",
+            detail: detail ?? errors.first.map { "\($0.field): \($0.message)" }, errors: errors)
     }
     public static func validation(field: String, _ message: String) -> AppError {
         validation([FieldProblem(field, message)])
@@ -45,7 +47,8 @@ public struct AppError: Error, HTTPResponseError, Sendable {
         error.headers[.wwwAuthenticate] = "Bearer"
         return error
     }
-    public static let forbidden = AppError(.forbidden, code: "permission_denied", title: "Permission denied", detail: "You do not have permission to perform this action.")
+    public static let forbidden = AppError(
+        .forbidden, code: "permission_denied", title: "Permission denied", detail: "You do not have permission to perform this action.")
     public static let notFound = AppError(.notFound, code: "not_found", title: "Not found", detail: "No such resource.")
     public static func conflict(code: String, _ detail: String, errors: [FieldProblem] = []) -> AppError {
         AppError(.conflict, code: code, title: "Conflict", detail: detail, errors: errors)
@@ -59,23 +62,29 @@ public struct AppError: Error, HTTPResponseError, Sendable {
     /// Whether this is `insufficientStock` (a stock conflict, counted by `/metrics`).
     public var isInsufficientStock: Bool { code == Self.insufficientStockCode }
     public static func tooManyRequests(retryAfter seconds: Int) -> AppError {
-        var error = AppError(.tooManyRequests, code: "throttled", title: "Too many requests", detail: "Too many failed attempts; retry in \(seconds) seconds.")
+        var error = AppError(
+            .tooManyRequests, code: "throttled", title: "Too many requests",
+            detail: "Too many failed attempts; retry in \(seconds) seconds.")
         error.headers[.retryAfter] = String(seconds)
         return error
     }
     /// The database cannot be reached right now (no connection within the acquire timeout, a lost connection, a
     /// locked or read-only SQLite file): nothing was changed unless a retry says so, and a retry soon may succeed.
     public static func databaseUnavailable(retryAfter seconds: Int = 2) -> AppError {
-        var error = AppError(.serviceUnavailable, code: "database_unavailable", title: "Service unavailable",
-                             detail: "The database is unavailable; retry in \(seconds) seconds (with the same Idempotency-Key for orders).")
+        var error = AppError(
+            .serviceUnavailable, code: "database_unavailable", title: "Service unavailable",
+            detail: "The database is unavailable; retry in \(seconds) seconds (with the same Idempotency-Key for orders).")
         error.headers[.retryAfter] = String(seconds)
         return error
     }
-    public static let payloadTooLarge = AppError(.contentTooLarge, code: "payload_too_large", title: "Payload too large", detail: "Request bodies are limited to 1 MiB.")
+    public static let payloadTooLarge = AppError(
+        .contentTooLarge, code: "payload_too_large", title: "Payload too large", detail: "Request bodies are limited to 1 MiB.")
     public static let unsupportedMediaType = AppError(
         .unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",
         detail: "Request bodies must be JSON: send Content-Type: application/json.")
-    public static let internalError = AppError(.internalServerError, code: "internal_error", title: "Internal server error", detail: "Something went wrong on our side; it has been logged.")
+    public static let internalError = AppError(
+        .internalServerError, code: "internal_error", title: "Internal server error",
+        detail: "Something went wrong on our side; it has been logged.")
 
     /// Maps Hummingbird's own errors (unknown route, unsupported method, body too large) onto problems.
     static func from(_ error: HTTPError) -> AppError {
@@ -99,11 +108,12 @@ public struct AppError: Error, HTTPResponseError, Sendable {
 
     /// The problem+json document.
     func body() throws -> Data {
-        try JSONCoding.encoder.encode(Body(
-            type: "https://errors.opply.dev/\(code.replacingOccurrences(of: "_", with: "-"))",
-            title: title, status: status.code, detail: detail, code: code,
-            errors: errors.isEmpty ? nil : errors
-        ))
+        try JSONCoding.encoder.encode(
+            Body(
+                type: "https://errors.opply.dev/\(code.replacingOccurrences(of: "_", with: "-"))",
+                title: title, status: status.code, detail: detail, code: code,
+                errors: errors.isEmpty ? nil : errors
+            ))
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {

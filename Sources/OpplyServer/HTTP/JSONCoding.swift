@@ -53,14 +53,16 @@ enum JSONCoding {
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         guard buffer.readableBytes > 0 else { throw AppError.validation(field: "body", "A JSON body is required.") }
         if containsEscapedNUL(buffer.readableBytesView),
-            let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]) {
+            let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+        {
             throw AppError.validation([nulProblem(in: object, path: "") ?? FieldProblem("body", "Must not contain NUL characters.")])
         }
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-                let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]) {
+                let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+            {
                 // The body is valid JSON: Foundation reports a number that does not fit an `Int` this way, without a path.
                 throw AppError.validation([numberProblem(in: object, path: "") ?? FieldProblem("body", "Invalid value.")])
             }

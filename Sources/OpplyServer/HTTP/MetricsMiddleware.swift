@@ -10,8 +10,9 @@ struct MetricsMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         let record = { (status: HTTPResponse.Status) in
-            metrics.request(route: context.endpointPath ?? "NotFound", method: request.method.rawValue, status: status.code,
-                            duration: ContinuousClock.now - started)
+            metrics.request(
+                route: context.endpointPath ?? "NotFound", method: request.method.rawValue, status: status.code,
+                duration: ContinuousClock.now - started)
         }
         do {
             let response = try await next(request, context)

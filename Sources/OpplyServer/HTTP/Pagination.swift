@@ -15,10 +15,18 @@ struct PageRequest: Sendable, Hashable {
         let query = request.uri.queryParameters
         var problems: [FieldProblem] = []
         if let raw = query["limit"] {
-            if let value = Int(String(raw)), (1...100).contains(value) { limit = value } else { problems.append(FieldProblem("limit", "Must be a whole number from 1 to 100.")) }
+            if let value = Int(String(raw)), (1...100).contains(value) {
+                limit = value
+            } else {
+                problems.append(FieldProblem("limit", "Must be a whole number from 1 to 100."))
+            }
         }
         if let raw = query["offset"] {
-            if let value = Int(String(raw)), value >= 0, value <= 10_000_000 { offset = value } else { problems.append(FieldProblem("offset", "Must be a whole number of at least 0.")) }
+            if let value = Int(String(raw)), value >= 0, value <= 10_000_000 {
+                offset = value
+            } else {
+                problems.append(FieldProblem("offset", "Must be a whole number of at least 0."))
+            }
         }
         if !problems.isEmpty { throw AppError.validation(problems) }
     }
@@ -33,7 +41,9 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
 
     /// Links to the request's own path, keeping its other query parameters.
     init(results: [Item], count: Int, page: PageRequest, request: Request) {
-        let filters = (URLComponents(string: request.uri.description)?.queryItems ?? []).filter { $0.name != "limit" && $0.name != "offset" }
+        let filters = (URLComponents(string: request.uri.description)?.queryItems ?? []).filter {
+            $0.name != "limit" && $0.name != "offset"
+        }
         self.init(results: results, count: count, page: page, url: Self.baseURL(of: request) + request.uri.path, filters: filters)
     }
 
@@ -42,7 +52,8 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         self.count = count
         self.results = results
         self.next = page.offset + page.limit < count ? Self.link(url, filters, limit: page.limit, offset: page.offset + page.limit) : nil
-        self.previous = page.offset > 0
+        self.previous =
+            page.offset > 0
             ? Self.link(url, filters, limit: page.limit, offset: max(0, min(page.offset - page.limit, count - page.limit))) : nil
     }
 
@@ -59,7 +70,8 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
 
     static func link(_ url: String, _ filters: [URLQueryItem], limit: Int, offset: Int) -> String {
         var query = URLComponents()
-        query.queryItems = filters + [URLQueryItem(name: "limit", value: String(limit))]
+        query.queryItems =
+            filters + [URLQueryItem(name: "limit", value: String(limit))]
             + (offset > 0 ? [URLQueryItem(name: "offset", value: String(offset))] : [])
         return "\(url)?\(formEncoded(query))"
     }
@@ -100,7 +112,10 @@ struct CursorPage<Item: Encodable & Sendable>: Encodable, Sendable {
     /// A link to `url` with `filters`, `limit` (when not the default) and `cursor`.
     static func link(_ url: String, _ filters: [URLQueryItem], limit: Int, cursor: String) -> String {
         var query = URLComponents()
-        query.queryItems = filters + (limit == 10 ? [] : [URLQueryItem(name: "limit", value: String(limit))]) + [URLQueryItem(name: "cursor", value: cursor)]
+        query.queryItems =
+            filters + (limit == 10 ? [] : [URLQueryItem(name: "limit", value: String(limit))]) + [
+                URLQueryItem(name: "cursor", value: cursor)
+            ]
         return "\(url)?\(Page<Item>.formEncoded(query))"
     }
 }

@@ -19,7 +19,8 @@ struct IdempotencyStore: Sendable {
         case replay(status: Int, body: String)
     }
 
-    private static let inUse = AppError.conflict(code: "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed.")
+    private static let inUse = AppError.conflict(
+        code: "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed.")
     private static let reused = AppError(
         .unprocessableContent, code: "idempotency_key_reused", title: "Idempotency key reused",
         detail: "This Idempotency-Key was used with a different request.")
@@ -33,7 +34,8 @@ struct IdempotencyStore: Sendable {
                 .columns("customer_id", "idem_key", "request_hash", "state", "created_at", "expires_at", "claim_token")
                 .values(
                     SQLBind(customer), SQLBind(key), SQLBind(fingerprint), SQLBind(IdempotencyClaim.State.running.rawValue), SQLBind(now),
-                    SQLBind(now + lifetime), SQLBind(claim.token))
+                    SQLBind(now + lifetime), SQLBind(claim.token)
+                )
                 .ignoringConflicts(with: ["customer_id", "idem_key"])
                 .returning("idem_key").all()
             if !inserted.isEmpty { return .claimed(claim) }
@@ -51,14 +53,16 @@ struct IdempotencyStore: Sendable {
     }
 
     private func record(customer: UUID, key: String, on sql: any SQLDatabase) async throws -> IdempotencyRecord? {
-        guard let row = try await sql.select().columns("request_hash", "state", "status_code", "response_body", "created_at", "expires_at")
-            .from("idempotency_keys").where("customer_id", .equal, customer).where("idem_key", .equal, key).first()
+        guard
+            let row = try await sql.select().columns("request_hash", "state", "status_code", "response_body", "created_at", "expires_at")
+                .from("idempotency_keys").where("customer_id", .equal, customer).where("idem_key", .equal, key).first()
         else { return nil }
         let state = try row.decode(column: "state", as: String.self)
         guard let known = IdempotencyClaim.State(rawValue: state) else { throw UnknownIdempotencyState(state: state) }
         return IdempotencyRecord(
             requestHash: try row.decode(column: "request_hash", as: String.self), state: known,
-            statusCode: try row.decode(column: "status_code", as: Int?.self), responseBody: try row.decode(column: "response_body", as: String?.self),
+            statusCode: try row.decode(column: "status_code", as: Int?.self),
+            responseBody: try row.decode(column: "response_body", as: String?.self),
             createdAt: try row.decode(column: "created_at", as: Date.self), expiresAt: try row.decode(column: "expires_at", as: Date.self)
         )
     }

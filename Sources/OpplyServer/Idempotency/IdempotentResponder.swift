@@ -24,7 +24,8 @@ struct IdempotentResponder: Sendable {
 
     /// SHA-256 of method, path and the body with its keys sorted, so formatting does not matter.
     static func fingerprint(method: String, path: String, body: Data) -> String {
-        let canonical = (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]))
+        let canonical =
+            (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]))
             .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) } ?? body
         let trimmedPath = path.hasSuffix("/") ? String(path.dropLast()) : path
         var hasher = SHA256()

@@ -30,8 +30,9 @@ struct CustomerStore: Sendable {
     /// The customer and password hash for a login, by case-insensitive username.
     func credentials(usernameKey: String) async throws -> (Customer, String)? {
         try await database.read { sql in
-            guard let row = try await sql.select().columns((Customer.columns + ["password_hash"]).map { SQLIdentifier($0) })
-                .from("customers").where("username_key", .equal, usernameKey).where("deleted_at", .is, SQLLiteral.null).first()
+            guard
+                let row = try await sql.select().columns((Customer.columns + ["password_hash"]).map { SQLIdentifier($0) })
+                    .from("customers").where("username_key", .equal, usernameKey).where("deleted_at", .is, SQLLiteral.null).first()
             else { return nil }
             return (try Customer(row: row), try row.decode(column: "password_hash", as: String.self))
         }
@@ -39,7 +40,10 @@ struct CustomerStore: Sendable {
 
     func insert(_ customer: Customer, passwordHash: String, on sql: any SQLDatabase) async throws {
         try await sql.insert(into: "customers")
-            .columns("id", "username", "username_key", "email", "email_key", "password_hash", "first_name", "last_name", "is_staff", "date_joined")
+            .columns(
+                "id", "username", "username_key", "email", "email_key", "password_hash", "first_name", "last_name", "is_staff",
+                "date_joined"
+            )
             .values(
                 SQLBind(customer.id), SQLBind(customer.username), SQLBind(customer.username.lowercased()),
                 SQLBind(customer.email), SQLBind(customer.email.lowercased()), SQLBind(passwordHash),
@@ -49,19 +53,35 @@ struct CustomerStore: Sendable {
     }
 
     /// Writes only the fields given, so concurrent changes to other fields are not undone.
-    func update(_ id: UUID, firstName: String?, lastName: String?, email: String?, isStaff: Bool?, on sql: any SQLDatabase) async throws -> Customer? {
+    func update(_ id: UUID, firstName: String?, lastName: String?, email: String?, isStaff: Bool?, on sql: any SQLDatabase) async throws
+        -> Customer?
+    {
         var update = sql.update("customers")
         var changed = false
-        if let firstName { update = update.set("first_name", to: firstName); changed = true }
-        if let lastName { update = update.set("last_name", to: lastName); changed = true }
-        if let email { update = update.set("email", to: email).set("email_key", to: email.lowercased()); changed = true }
-        if let isStaff { update = update.set("is_staff", to: isStaff); changed = true }
+        if let firstName {
+            update = update.set("first_name", to: firstName)
+            changed = true
+        }
+        if let lastName {
+            update = update.set("last_name", to: lastName)
+            changed = true
+        }
+        if let email {
+            update = update.set("email", to: email).set("email_key", to: email.lowercased())
+            changed = true
+        }
+        if let isStaff {
+            update = update.set("is_staff", to: isStaff)
+            changed = true
+        }
         if changed { try await update.where("id", .equal, id).where("deleted_at", .is, SQLLiteral.null).run() }
         return try await find(id: id, on: sql)
     }
 
     /// Which of the two unique keys are already taken by someone else.
-    func taken(usernameKey: String?, emailKey: String?, except id: UUID? = nil, on sql: any SQLDatabase) async throws -> (username: Bool, email: Bool) {
+    func taken(usernameKey: String?, emailKey: String?, except id: UUID? = nil, on sql: any SQLDatabase) async throws -> (
+        username: Bool, email: Bool
+    ) {
         var username = false
         var email = false
         if let usernameKey {
@@ -83,7 +103,8 @@ struct CustomerStore: Sendable {
 
     func list(page: PageRequest) async throws -> (customers: [Customer], count: Int) {
         try await database.read { sql in
-            let count = try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("customers")
+            let count =
+                try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("customers")
                 .where("deleted_at", .is, SQLLiteral.null).first()?.decode(column: "n", as: Int.self) ?? 0
             let rows = try await sql.select().columns(Customer.columns.map { SQLIdentifier($0) }).from("customers")
                 .where("deleted_at", .is, SQLLiteral.null)

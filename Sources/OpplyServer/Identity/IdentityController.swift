@@ -6,7 +6,10 @@ struct IdentityController: Sendable {
     let identity: IdentityService
     let trustProxy: Bool
 
-    private struct Credentials: Decodable { let username: String; let password: String }
+    private struct Credentials: Decodable {
+        let username: String
+        let password: String
+    }
     private struct RefreshBody: Decodable { let refresh: String }
     private struct TokenBody: Decodable { let token: String }
     private struct Empty: Encodable {}

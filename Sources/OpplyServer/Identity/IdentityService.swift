@@ -86,7 +86,8 @@ struct IdentityService: Sendable {
         let refreshID = UUID()
         let family = UUID()
         try await store.database.transaction { sql in
-            try await store.insertRefreshToken(id: refreshID, family: family, customerID: customerID, expiresAt: now + tokens.refreshTTL.timeInterval, on: sql)
+            try await store.insertRefreshToken(
+                id: refreshID, family: family, customerID: customerID, expiresAt: now + tokens.refreshTTL.timeInterval, on: sql)
         }
         return try await tokens.pair(customerID: customerID, refreshID: refreshID, family: family, now: now)
     }
@@ -108,7 +109,8 @@ struct IdentityService: Sendable {
                 throw AppError.unauthorized("Token is invalid or expired.")
             }
             guard try await store.find(id: customerID, on: sql) != nil else { throw AppError.unauthorized("Token is invalid or expired.") }
-            try await store.insertRefreshToken(id: newID, family: family, customerID: customerID, expiresAt: now + tokens.refreshTTL.timeInterval, on: sql)
+            try await store.insertRefreshToken(
+                id: newID, family: family, customerID: customerID, expiresAt: now + tokens.refreshTTL.timeInterval, on: sql)
         }
         return try await tokens.pair(customerID: customerID, refreshID: newID, family: family, now: now)
     }
@@ -177,9 +179,11 @@ struct IdentityService: Sendable {
                 if let email, try await store.taken(usernameKey: nil, emailKey: email.lowercased(), except: id, on: sql).email {
                     throw AppError.validation(field: "email", "A user with that email already exists.")
                 }
-                guard let updated = try await store.update(
-                    id, firstName: changes.firstName, lastName: changes.lastName, email: email, isStaff: isStaff, on: sql
-                ) else { throw AppError.notFound }
+                guard
+                    let updated = try await store.update(
+                        id, firstName: changes.firstName, lastName: changes.lastName, email: email, isStaff: isStaff, on: sql
+                    )
+                else { throw AppError.notFound }
                 return updated
             }
         } catch {
@@ -213,17 +217,23 @@ struct IdentityService: Sendable {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         let invalid = "Enter a valid email address."
         guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64,
-            !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return invalid }
+            !email.contains(where: { $0.isWhitespace || $0.isNewline })
+        else { return invalid }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && $0.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-")
-            && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } })
+        guard labels.count >= 2,
+            labels.allSatisfy({
+                !$0.isEmpty && $0.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-")
+                    && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
+            })
         else { return invalid }
         return nil
     }
 
     static func nameProblems(first: String?, last: String?) -> [FieldProblem] {
         var problems: [FieldProblem] = []
-        if let first, first.count > 150 { problems.append(FieldProblem("first_name", "Ensure this field has no more than 150 characters.")) }
+        if let first, first.count > 150 {
+            problems.append(FieldProblem("first_name", "Ensure this field has no more than 150 characters."))
+        }
         if let last, last.count > 150 { problems.append(FieldProblem("last_name", "Ensure this field has no more than 150 characters.")) }
         return problems
     }

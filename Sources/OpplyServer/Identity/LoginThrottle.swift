@@ -4,7 +4,10 @@ import Synchronization
 /// Counts login attempts per (username, client address) in memory; past the limit a login answers `429`
 /// until the window ends. Per instance by design: it slows guessing, the bcrypt cost does the rest.
 final class LoginThrottle: Sendable {
-    private struct Window { var failures: Int; var startedAt: Date }
+    private struct Window {
+        var failures: Int
+        var startedAt: Date
+    }
     private let windows = Mutex<[String: Window]>([:])
     private let limit: Int
     private let window: TimeInterval

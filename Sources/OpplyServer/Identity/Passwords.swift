@@ -51,7 +51,9 @@ struct Passwords: Sendable {
         if password.count < 8 { problems.append("This password is too short. It must contain at least 8 characters.") }
         if password.utf8.count > 72 { problems.append("This password is too long. It must be at most 72 bytes.") }
         if !password.isEmpty, password.allSatisfy(\.isNumber) { problems.append("This password is entirely numeric.") }
-        if !username.isEmpty, password.lowercased() == username.lowercased() { problems.append("The password is too similar to the username.") }
+        if !username.isEmpty, password.lowercased() == username.lowercased() {
+            problems.append("The password is too similar to the username.")
+        }
         if common.contains(password.lowercased()) { problems.append("This password is too common.") }
         return problems
     }

@@ -30,34 +30,38 @@ struct Inventory: Sendable {
 
     /// Puts `quantity` more units in carts' hands; false when fewer are available (or the product is archived).
     func reserve(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws -> Bool {
-        try await changed(sql.update("products")
-            .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved + \(bind: quantity)"))
-            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
-            .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
+        try await changed(
+            sql.update("products")
+                .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved + \(bind: quantity)"))
+                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+                .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
     }
 
     /// Gives reserved units back to everyone; the caller deletes or shrinks the cart line in the same transaction.
     func release(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
-        let released = try await changed(sql.update("products")
-            .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: quantity)"))
-            .where("id", .equal, productID).where(SQLQueryString("reserved >= \(bind: quantity)")))
+        let released = try await changed(
+            sql.update("products")
+                .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: quantity)"))
+                .where("id", .equal, productID).where(SQLQueryString("reserved >= \(bind: quantity)")))
         guard released else { throw StockInvariantBroken(productID: productID, operation: "release \(quantity)") }
     }
 
     /// Takes units for an order straight from what is available; false when fewer are available.
     func take(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws -> Bool {
-        try await changed(sql.update("products")
-            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
-            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
-            .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
+        try await changed(
+            sql.update("products")
+                .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
+                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+                .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
     }
 
     /// Turns a cart's reservation into an order's stock: the units leave `on_hand` and `reserved` together.
     func takeReserved(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
-        let taken = try await changed(sql.update("products")
-            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
-            .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: quantity)"))
-            .where("id", .equal, productID).where(SQLQueryString("reserved >= \(bind: quantity)")))
+        let taken = try await changed(
+            sql.update("products")
+                .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
+                .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: quantity)"))
+                .where("id", .equal, productID).where(SQLQueryString("reserved >= \(bind: quantity)")))
         guard taken else { throw StockInvariantBroken(productID: productID, operation: "take reserved \(quantity)") }
     }
 
@@ -74,13 +78,15 @@ struct Inventory: Sendable {
     /// Stock on hand never drops below what carts hold.
     func adjust(_ productID: UUID, by delta: Int, reason: String, staff: UUID?, on sql: any SQLDatabase) async throws -> AdjustOutcome {
         let now = clock.now
-        let adjusted = try await changed(sql.update("products")
-            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand + \(bind: delta)"))
-            .set("updated_at", to: now)
-            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
-            .where(SQLQueryString("on_hand + \(bind: delta) >= reserved")))
+        let adjusted = try await changed(
+            sql.update("products")
+                .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand + \(bind: delta)"))
+                .set("updated_at", to: now)
+                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+                .where(SQLQueryString("on_hand + \(bind: delta) >= reserved")))
         guard adjusted else {
-            let exists = try await sql.select().column("id").from("products")
+            let exists =
+                try await sql.select().column("id").from("products")
                 .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null).first() != nil
             return exists ? .belowReserved : .unknownProduct
         }
@@ -97,12 +103,16 @@ struct Inventory: Sendable {
         let now = clock.now
         var insert = sql.insert(into: "inventory_adjustments").columns("id", "product_id", "customer_id", "delta", "reason", "created_at")
         for (productID, quantity) in stock {
-            insert = insert.values(SQLBind(UUID()), SQLBind(productID), SQLBind(UUID?.none), SQLBind(quantity), SQLBind(reason), SQLBind(now))
+            insert = insert.values(
+                SQLBind(UUID()), SQLBind(productID), SQLBind(UUID?.none), SQLBind(quantity), SQLBind(reason), SQLBind(now))
         }
         try await insert.run()
         try await sql.update("products")
-            .set(SQLIdentifier("on_hand"), to: SQLQueryString(
-                "on_hand + (SELECT COALESCE(SUM(delta), 0) FROM inventory_adjustments a WHERE a.product_id = products.id)"))
+            .set(
+                SQLIdentifier("on_hand"),
+                to: SQLQueryString(
+                    "on_hand + (SELECT COALESCE(SUM(delta), 0) FROM inventory_adjustments a WHERE a.product_id = products.id)")
+            )
             .where("id", .in, stock.map(\.0)).where("on_hand", .equal, 0)
             .run()
     }

@@ -8,7 +8,8 @@ struct OrderController: Sendable {
     let identity: IdentityService
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        let group = router.group("api/orders/orders").add(middleware: Authenticator(identity: identity)).group(context: CustomerContext.self)
+        let group = router.group("api/orders/orders").add(middleware: Authenticator(identity: identity)).group(
+            context: CustomerContext.self)
         group.post(use: place)
         group.get(use: history)
         group.get(":id", use: order)

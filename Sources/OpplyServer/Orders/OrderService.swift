@@ -25,7 +25,9 @@ struct OrderService: Sendable {
     /// Checks and merges the requested lines: quantities 1…max, at most 100 lines, one line per product.
     func lines(from request: PlaceOrder) throws -> [OrderLine] {
         guard !request.orderItems.isEmpty else { throw AppError.validation(field: "order_items", "An order needs at least one item.") }
-        guard request.orderItems.count <= maxLines else { throw AppError.validation(field: "order_items", "At most \(maxLines) items per order.") }
+        guard request.orderItems.count <= maxLines else {
+            throw AppError.validation(field: "order_items", "At most \(maxLines) items per order.")
+        }
         var problems: [FieldProblem] = []
         var merged: [UUID: OrderLine] = [:]
         for (index, item) in request.orderItems.enumerated() {
@@ -33,7 +35,8 @@ struct OrderService: Sendable {
                 problems.append(FieldProblem("order_items[\(index)].quantity", "Must be a whole number from 1 to \(maxQuantity)."))
                 continue
             }
-            merged[item.product, default: OrderLine(product: item.product, quantity: 0, field: "order_items[\(index)]")].quantity += item.quantity
+            merged[item.product, default: OrderLine(product: item.product, quantity: 0, field: "order_items[\(index)]")].quantity +=
+                item.quantity
         }
         for line in merged.values where line.quantity > maxQuantity {
             problems.append(FieldProblem("\(line.field).quantity", "Must be at most \(maxQuantity) in total for one product."))
@@ -43,7 +46,9 @@ struct OrderService: Sendable {
     }
 
     /// Places an order in its own transaction; `then` runs inside it (to store an idempotent response atomically).
-    func place(_ lines: [OrderLine], for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }) async throws -> Order {
+    func place(_ lines: [OrderLine], for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }) async throws
+        -> Order
+    {
         let order = try await store.database.transaction { sql in
             try await place(lines, for: customer, on: sql, then: then)
         }
@@ -67,7 +72,9 @@ struct OrderService: Sendable {
         }
         let now = clock.now
         let items = lines.compactMap { line in
-            catalog[line.product].map { Order.Item(product: line.product, name: $0.name, quantity: line.quantity, priceMinor: $0.priceMinor) }
+            catalog[line.product].map {
+                Order.Item(product: line.product, name: $0.name, quantity: line.quantity, priceMinor: $0.priceMinor)
+            }
         }
         let order = Order(
             id: UUID(), customer: customer, status: .confirmed, items: items,
@@ -129,7 +136,8 @@ struct OrderService: Sendable {
         _ id: UUID, customer: UUID?, for status: Order.Status, note: String? = nil, reason: String? = nil, on sql: any SQLDatabase,
         refusal: (Order.Status) -> AppError
     ) async throws -> Order {
-        let moved = try await store.transition(id, customer: customer, from: .confirmed, to: status, at: clock.now, note: note, reason: reason, on: sql)
+        let moved = try await store.transition(
+            id, customer: customer, from: .confirmed, to: status, at: clock.now, note: note, reason: reason, on: sql)
         guard let order = try await store.order(id, customer: customer, on: sql) else { throw AppError.notFound }
         guard moved else { throw refusal(order.status) }
         return order
@@ -137,7 +145,9 @@ struct OrderService: Sendable {
 
     /// One order; only the customer's own when `customer` is given (someone else's is `404`).
     func order(_ id: UUID, customer: UUID?) async throws -> Order {
-        guard let order = try await store.database.read({ try await store.order(id, customer: customer, on: $0) }) else { throw AppError.notFound }
+        guard let order = try await store.database.read({ try await store.order(id, customer: customer, on: $0) }) else {
+            throw AppError.notFound
+        }
         return order
     }
 

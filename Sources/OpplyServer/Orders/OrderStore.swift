@@ -7,11 +7,15 @@ struct OrderStore: Sendable {
 
     func insert(_ order: Order, on sql: any SQLDatabase) async throws {
         try await sql.insert(into: "orders").columns("id", "customer_id", "status", "total_minor", "created_at", "updated_at")
-            .values(SQLBind(order.id), SQLBind(order.customer), SQLBind(order.status.rawValue), SQLBind(order.totalMinor), SQLBind(order.createdAt), SQLBind(order.updatedAt))
+            .values(
+                SQLBind(order.id), SQLBind(order.customer), SQLBind(order.status.rawValue), SQLBind(order.totalMinor),
+                SQLBind(order.createdAt), SQLBind(order.updatedAt)
+            )
             .run()
         var items = sql.insert(into: "order_items").columns("order_id", "product_id", "name", "unit_price_minor", "quantity")
         for item in order.items {
-            items = items.values(SQLBind(order.id), SQLBind(item.product), SQLBind(item.name), SQLBind(item.priceMinor), SQLBind(item.quantity))
+            items = items.values(
+                SQLBind(order.id), SQLBind(item.product), SQLBind(item.name), SQLBind(item.priceMinor), SQLBind(item.quantity))
         }
         try await items.run()
     }
@@ -46,7 +50,8 @@ struct OrderStore: Sendable {
     /// The orders `filter` matches, newest first.
     func orders(_ filter: OrderFilter, page: PageRequest) async throws -> (orders: [Order], count: Int) {
         try await database.read { sql in
-            let count = try await Self.matching(filter, sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("orders"))
+            let count =
+                try await Self.matching(filter, sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("orders"))
                 .first()?.decode(column: "n", as: Int.self) ?? 0
             let rows = try await Self.matching(filter, sql.select().columns(Self.columns.map { SQLIdentifier($0) }).from("orders"))
                 .orderBy("created_at", .descending).orderBy("id", .descending)
@@ -71,13 +76,15 @@ struct OrderStore: Sendable {
         let ids = try rows.map { try $0.decode(column: "id", as: UUID.self) }
         var items: [UUID: [Order.Item]] = [:]
         for row in try await sql.select().columns("order_id", "product_id", "name", "unit_price_minor", "quantity").from("order_items")
-            .where("order_id", .in, ids).orderBy("product_id").all() {
-            items[try row.decode(column: "order_id", as: UUID.self), default: []].append(Order.Item(
-                product: try row.decode(column: "product_id", as: UUID.self),
-                name: try row.decode(column: "name", as: String.self),
-                quantity: try row.decode(column: "quantity", as: Int.self),
-                priceMinor: try row.decode(column: "unit_price_minor", as: Int.self)
-            ))
+            .where("order_id", .in, ids).orderBy("product_id").all()
+        {
+            items[try row.decode(column: "order_id", as: UUID.self), default: []].append(
+                Order.Item(
+                    product: try row.decode(column: "product_id", as: UUID.self),
+                    name: try row.decode(column: "name", as: String.self),
+                    quantity: try row.decode(column: "quantity", as: Int.self),
+                    priceMinor: try row.decode(column: "unit_price_minor", as: Int.self)
+                ))
         }
         return try rows.map { row in
             let id = try row.decode(column: "id", as: UUID.self)
@@ -87,7 +94,8 @@ struct OrderStore: Sendable {
             return Order(
                 id: id, customer: try row.decode(column: "customer_id", as: UUID.self), status: status, items: items[id] ?? [],
                 totalMinor: try row.decode(column: "total_minor", as: Int.self),
-                createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
+                createdAt: try row.decode(column: "created_at", as: Date.self),
+                updatedAt: try row.decode(column: "updated_at", as: Date.self),
                 fulfilledAt: try row.decode(column: "fulfilled_at", as: Date?.self),
                 fulfilmentNote: try row.decode(column: "fulfilment_note", as: String?.self),
                 cancelReason: try row.decode(column: "cancel_reason", as: String?.self)

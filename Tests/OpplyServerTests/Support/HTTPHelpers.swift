@@ -44,9 +44,11 @@ extension TestClientProtocol {
 
     /// Registers a customer and returns their id and access token.
     func signUp(_ username: String, password: String = "correct-horse-9") async throws -> (id: String, token: String) {
-        let registered = try await send(.post, "/api/identity/register/", json: [
-            "username": username, "email": "\(username)@example.com", "password": password, "password2": password,
-        ])
+        let registered = try await send(
+            .post, "/api/identity/register/",
+            json: [
+                "username": username, "email": "\(username)@example.com", "password": password, "password2": password,
+            ])
         #expect(registered.status == .created, "register \(username): \(registered.text)")
         let tokens = try await logIn(username, password: password)
         return (registered.json["id"] as? String ?? "", tokens.access)
@@ -95,7 +97,9 @@ extension Shop {
 }
 
 /// Sends `count` requests at once and returns their statuses.
-func concurrentStatuses(_ count: Int, _ request: @escaping @Sendable (Int) async throws -> HTTPResponse.Status) async throws -> [HTTPResponse.Status] {
+func concurrentStatuses(_ count: Int, _ request: @escaping @Sendable (Int) async throws -> HTTPResponse.Status) async throws
+    -> [HTTPResponse.Status]
+{
     try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
         for index in 0..<count { group.addTask { try await request(index) } }
         return try await group.reduce(into: []) { $0.append($1) }
@@ -119,7 +123,7 @@ extension TestClientProtocol {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sends raw bytes to the server on 127.0.0.1:`port` and reads until it closes the connection or `timeout` passes:

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import SQLKit
+import Synchronization
 import Testing
 
 @testable import OpplyServer
@@ -21,9 +22,12 @@ enum TestStore: String, CustomTestStringConvertible, Sendable {
         switch self {
         case .sqlite:
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("opply-test-\(UUID().uuidString).sqlite").path
-            return (.sqliteFile(path: path), {
-                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            })
+            return (
+                .sqliteFile(path: path),
+                {
+                    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                }
+            )
         case .postgres:
             guard let url = Self.postgresURL, case .postgres(let admin) = try DatabaseURL(parsing: url) else {
                 throw ConfigError("TEST_POSTGRES_URL is not a postgres:// URL")
@@ -32,14 +36,20 @@ enum TestStore: String, CustomTestStringConvertible, Sendable {
             try await Self.onAdmin(admin) { sql in try await sql.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
             var address = admin
             address.database = name
-            return (.postgres(address), {
-                try? await Self.onAdmin(admin) { sql in try await sql.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
-            })
+            return (
+                .postgres(address),
+                {
+                    try? await Self.onAdmin(admin) { sql in
+                        try await sql.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run()
+                    }
+                }
+            )
         }
     }
 
     private static func onAdmin(_ admin: DatabaseURL.PostgresAddress, _ body: (any SQLDatabase) async throws -> Void) async throws {
-        let store = await PostgresStore.open(address: admin, maxConnections: 1, acquireTimeout: .seconds(30), logger: Logger(label: "test-admin"))
+        let store = await PostgresStore.open(
+            address: admin, maxConnections: 1, acquireTimeout: .seconds(30), logger: Logger(label: "test-admin"))
         do {
             try await store.read(body)
             await store.close()
@@ -57,7 +67,8 @@ func testConfig(_ url: DatabaseURL) -> AppConfig {
     config.databaseURL = url
     config.bcryptCost = 4
     config.databasePoolSize = 8  // many shops run at once against one server (max_connections); requests queue for one
-    config.databaseAcquireTimeout = .seconds(60)  // 50 racing writes queue for SQLite's one writer on a loaded machine; the outage tests set their own
+    // 50 racing writes queue for SQLite's one writer on a loaded machine; the outage tests set their own.
+    config.databaseAcquireTimeout = .seconds(60)
     config.databaseProbeTimeout = .seconds(10)  // a ping that waits behind the whole suite is slow, not gone
     config.backgroundInterval = .milliseconds(200)
     config.catalogCacheTTL = .zero  // tests of the cache set their own
@@ -71,8 +82,6 @@ final class TestClock: Sendable {
     var clock: WallClock { WallClock { [self] in Date() + self.offset.withLock { $0 } } }
     func advance(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
 }
-
-import Synchronization
 
 /// Opens a shop on a fresh database of `store`, runs `body` against its router (or a live server on a free port,
 /// with `setup: .live`), then throws the database away. On PostgreSQL, `body` starts once the catalog listener's
