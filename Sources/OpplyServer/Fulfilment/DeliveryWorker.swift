@@ -50,6 +50,7 @@ struct DeliveryWorker: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var busy = false
                 let outcomes = finished.take()
+                var recorded = false
                 do {
                     if let configured, !ensured {
                         try await store.ensure(configured)
@@ -73,6 +74,7 @@ struct DeliveryWorker: Service {
                         round.claims = slots.map { (endpoint: $0.key, limit: $0.value.free * chain) }
                     }
                     let (fanned, claimed) = try await store.run(round)
+                    recorded = true
                     backlog = fanned == 500
                     busy = busy || fanned > 0
                     for (id, deliveries) in claimed where !deliveries.isEmpty {
@@ -94,7 +96,7 @@ struct DeliveryWorker: Service {
                 } catch {
                     // The outcomes go back for the next round, which comes well within their leases; only if none
                     // succeeds before a lease runs out is that delivery sent again (at least once, never lost).
-                    finished.add(contentsOf: outcomes)
+                    if !recorded { finished.add(contentsOf: outcomes) }
                     logger.warning("Webhook delivery round failed; will retry", metadata: ["error": "\(error)"])
                 }
                 // While there is work, come back soon for what finished sends made room for (each round is one write,
