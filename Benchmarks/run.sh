@@ -2,8 +2,9 @@
 # Load benchmarks against a release build on SQLite, on 127.0.0.1 only, bounded in time.
 #
 #   Benchmarks/run.sh orders    # 10,000 products, 32 clients placing orders for 30 s; then `opply check`
-#   Benchmarks/run.sh orders-webhook  # the orders run twice in one run: without, then with a webhook endpoint
-#                               # (a local receiver counting deliveries); ratio, lost deliveries, oldest-pending age
+#   Benchmarks/run.sh orders-webhook  # the orders run without and with a webhook endpoint (a local receiver checking
+#                               # signatures, counting deliveries), alternating ROUNDS (default 2) times on one
+#                               # server; the ratio, lost deliveries, oldest-pending age
 #   Benchmarks/run.sh catalog   # seeds 100,000 products (timed); the big list query uncached vs cached
 #   Benchmarks/run.sh catalog-1m  # BENCH_DATABASE_URL (PostgreSQL) only: seeds 1,000,000 products, then p50/p99
 #                               # uncached for the first page, each filter, three combined, searches, cursor
@@ -106,53 +107,80 @@ orders)
   "$bin" check
   ;;
 orders-webhook)
+  # One server throughout; the endpoint (registered through the staff API) is switched off and on between phases,
+  # ROUNDS (default 2) of them, so noise on a shared machine falls on both sides alike.
+  export WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOW_PRIVATE=true
   prepare_shop "${PRODUCTS:-10000}"
-  echo "== orders without a webhook endpoint: $clients connections, $duration"
-  TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
-    | tee "$work/plain.txt" | grep -E "orders_created|orders_per_second"
-  drained() {  # until nothing waits in the outbox or for an endpoint, at most 2 minutes
+  "$bin" create-user --username benchstaff --email benchstaff@example.com --password bench-staff-pass --staff >/dev/null
+  staff=$(curl -fsS "$base/api/identity/token/" -H 'Content-Type: application/json' \
+    -d '{"username":"benchstaff","password":"bench-staff-pass"}' | json '["access"]')
+  receiver_port=$((port + 1))
+  endpoint=$(curl -fsS "$base/api/admin/webhooks/" -H "Authorization: Bearer $staff" -H 'Content-Type: application/json' \
+    -d "{\"url\":\"http://127.0.0.1:$receiver_port/hook\",\"events\":[\"*\"],\"description\":\"benchmark receiver\"}")
+  endpoint_id=$(echo "$endpoint" | json '["id"]')
+  python3 scripts/webhook-receiver.py --port "$receiver_port" --quiet --secret "$(echo "$endpoint" | json '["secret"]')" &
+  receiver_pid=$!
+  switch_endpoint() {
+    curl -fsS -X PATCH "$base/api/admin/webhooks/$endpoint_id/" -H "Authorization: Bearer $staff" \
+      -H 'Content-Type: application/json' -d "{\"enabled\":$1}" >/dev/null
+  }
+  drained() {  # until nothing waits in the outbox or for an enabled endpoint, at most 2 minutes
     for _ in $(seq 1 120); do
       age=$(curl -fsS "$base/metrics" | grep '^opply_webhook_oldest_pending_seconds ' | cut -d' ' -f2)
       [[ $age == 0 || $age == 0.0 ]] && return
       sleep 1
     done
   }
-  drained  # the worker marks the outbox dispatched (no endpoint yet), so the endpoint gets only what follows
-  stop_server
-  receiver_port=$((port + 1))
-  python3 scripts/webhook-receiver.py --port "$receiver_port" --quiet &
-  receiver_pid=$!
-  export WEBHOOK_URL="http://127.0.0.1:$receiver_port/hook" WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
-  start_server
-  echo "== orders with one webhook endpoint (WEBHOOK_URL, a local receiver): $clients connections, $duration"
-  ( while sleep 1; do curl -fsS "$base/metrics" | grep '^opply_webhook_oldest_pending_seconds ' | cut -d' ' -f2; done ) >"$work/ages" &
-  sampler_pid=$!
-  TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
-    | tee "$work/hooked.txt" | grep -E "orders_created|orders_per_second"
-  receiver_cpu=$(cpu_seconds "$receiver_pid")
-  drained
-  kill "$sampler_pid" 2>/dev/null || true
-  echo "== the receiver (on the same $(nproc) cores) used ${receiver_cpu} CPU-seconds during the $duration phase"
-  created=$(grep -o 'orders_created=[0-9]*' "$work/hooked.txt" | cut -d= -f2)
+  : >"$work/phases"
+  : >"$work/ages"
+  created=0
+  for round in $(seq 1 "${ROUNDS:-2}"); do
+    # without, with, then with, without: a steady drift (the database grows) weighs on both sides alike.
+    phases="without with"
+    (( round % 2 == 0 )) && phases="with without"
+    for phase in $phases; do
+      if [[ $phase == with ]]; then switch_endpoint true; else switch_endpoint false; fi
+      echo "== round $round, orders $phase the webhook endpoint: $clients connections, $duration"
+      if [[ $phase == with ]]; then
+        ( while sleep 1; do curl -fsS "$base/metrics" | grep '^opply_webhook_oldest_pending_seconds ' | cut -d' ' -f2; done ) >>"$work/ages" &
+        sampler_pid=$!
+        receiver_cpu=$(cpu_seconds "$receiver_pid")
+      fi
+      TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
+        >"$work/phase.txt"
+      grep -E "orders_created|orders_per_second" "$work/phase.txt"
+      echo "$phase $(grep -o 'orders_per_second=[0-9.]*' "$work/phase.txt" | cut -d= -f2)" >>"$work/phases"
+      if [[ $phase == with ]]; then
+        echo "== the receiver (on the same $(nproc) cores) used $(awk -v a="$receiver_cpu" -v b="$(cpu_seconds "$receiver_pid")" 'BEGIN { printf "%.1f", b - a }') CPU-seconds in this phase"
+        created=$(( created + $(grep -o 'orders_created=[0-9]*' "$work/phase.txt" | cut -d= -f2) ))
+      fi
+      drained  # every event of this phase fanned out (and delivered) before the endpoint is switched
+      [[ $phase == with ]] && kill "$sampler_pid" 2>/dev/null || true
+    done
+  done
   received=$(curl -fsS "http://127.0.0.1:$receiver_port/count")
   unique=$(echo "$received" | json '["unique"]')
-  python3 - "$work/plain.txt" "$work/hooked.txt" "$work/ages" "$created" "$unique" "$received" <<'PY'
-import re, sys
-rate = lambda path: float(re.search(r"orders_per_second=([0-9.]+)", open(path).read()).group(1))
-plain, hooked = rate(sys.argv[1]), rate(sys.argv[2])
-ages = [float(line) for line in open(sys.argv[3]) if line.strip()]
-print(f"== orders/s without {plain:.1f}, with a webhook {hooked:.1f}: {hooked / plain:.1%} "
-      f"(target >= 90 %); oldest pending delivery during the run: max {max(ages, default=0):.1f} s")
-print(f"== orders placed with the endpoint {sys.argv[4]}, distinct events received {sys.argv[5]}: "
-      f"none lost when the second is at least the first (it may exceed it by the orders in flight when wrk stopped, "
-      f"at most one per connection); receiver {sys.argv[6]}")
+  bad=$(echo "$received" | json '["bad_signatures"]')
+  python3 - "$work/phases" "$work/ages" "$created" "$unique" "$received" <<'PY'
+import sys
+phases = [line.split() for line in open(sys.argv[1]) if line.strip()]
+without = [float(rate) for phase, rate in phases if phase == "without"]
+with_ = [float(rate) for phase, rate in phases if phase == "with"]
+ages = [float(line) for line in open(sys.argv[2]) if line.strip()]
+for n, (a, b) in enumerate(zip(without, with_), 1):
+    print(f"== round {n}: orders/s without {a:.1f}, with the webhook {b:.1f}: {b / a:.1%}")
+print(f"== all rounds: orders/s without {sum(without) / len(without):.1f}, with {sum(with_) / len(with_):.1f}: "
+      f"{sum(with_) / sum(without):.1%} (target >= 90 %); oldest pending delivery: max {max(ages, default=0):.1f} s")
+print(f"== orders placed while the endpoint was on {sys.argv[3]}, distinct events received {sys.argv[4]}: none lost when the "
+      f"second is at least the first (it may exceed it by the orders in flight when wrk stopped, at most one per connection "
+      f"per phase); receiver {sys.argv[5]}")
 PY
   kill "$receiver_pid" 2>/dev/null || true
   stop_server
   echo "== opply check"
   "$bin" check
   # wrk stops with up to one request per connection in flight: those orders are placed but not counted by wrk.
-  (( unique >= created && unique <= created + clients ))
+  (( bad == 0 && unique >= created && unique <= created + clients * ${ROUNDS:-2} ))
   ;;
 catalog)
   products=${PRODUCTS:-100000}

@@ -465,6 +465,51 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
     }
 
     @Test(arguments: TestStore.all)
+    func deliveriesClaimedAsTheyAreFannedOutAreLeasedLikeAnyClaim(store: TestStore) async throws {
+        let receiver = Receiver()
+        try await receiver.listen { url in
+            let (databaseURL, drop) = try await store.makeDatabaseURL()
+            var config = testConfig(databaseURL)
+            Self.localWebhooks(&config)
+            do {
+                let first = try await Shop.open(config, logger: .init(label: "test"))
+                let customer = try await first.createUser(
+                    username: "fresh", email: "fresh@example.com", password: "correct-horse-9", staff: false)
+                _ = try await first.webhooks.create(.init(url: url, events: ["*"], description: nil))
+                let product = try await first.catalog.create(
+                    .init(name: "Fresh", description: nil, price: "1.00", quantity: 10, category: nil), staff: customer)
+                for _ in 0..<3 {
+                    _ = try await first.orders.place(
+                        [OrderLine(product: product.id, quantity: 1, field: "order_items[0]")], for: customer.id)
+                }
+                let endpoint = try #require(try await first.webhooks.store.enabledEndpoints().first)
+                let now = Date()
+                // Room for two: the first two new deliveries are taken as they are made, the third waits. A lease of 5 s
+                // outlasts the checks below on a loaded machine and is over well within `eventually`.
+                let round = FulfilmentStore.Round(fanOut: now, claims: [(endpoint.id, 2)], now: now, leaseUntil: now + 5)
+                let (fanned, claimed) = try await first.webhooks.store.run(round)
+                #expect(fanned == 3)
+                #expect(claimed[endpoint.id]?.map(\.attempt) == [1, 1])
+                let rest = try await first.webhooks.store.claim(endpoint.id, limit: 10, at: Date(), leaseUntil: Date() + 5)
+                #expect(rest.count == 1, "the leased two are not claimed again")
+                #expect(Set(rest.map(\.id)).isDisjoint(with: Set(claimed[endpoint.id, default: []].map(\.id))))
+                await first.close()
+
+                // Neither claim is sent or recorded: a second instance sends all three, the first two after their lease.
+                let second = try await Shop.open(config, logger: .init(label: "test"))
+                try await buildApplication(shop: second).test(.router) { _ in
+                    #expect(try await eventually { await receiver.uniqueIDs.count == 3 }, "every event once the leases end")
+                    try await second.expectStockInvariants()
+                }
+            } catch {
+                await drop()
+                throw error
+            }
+            await drop()
+        }
+    }
+
+    @Test(arguments: TestStore.all)
     func twoInstancesDeliverEachEventOnce(store: TestStore) async throws {
         let receiver = Receiver()
         try await receiver.listen { url in

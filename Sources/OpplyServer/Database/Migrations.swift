@@ -289,6 +289,20 @@ enum Migrations {
                 EXECUTE FUNCTION catalog_version_move('stock')
                 """,
             ]),
+        // The worker's queues indexed by what is still to do: an event leaves `outbox_pending` when dispatched and a
+        // delivery leaves `webhook_deliveries_due`/`_pending` when delivered or dead, instead of moving to another key
+        // there. Every order's event and delivery then costs fewer index writes, which on SQLite share the one writer
+        // with the orders. Queries name the literal `status = 'pending'`, so SQLite can prove the partial index applies.
+        Migration(
+            version: 9, name: "worker queues as partial indexes",
+            statements: [
+                "DROP INDEX outbox_pending",
+                "CREATE INDEX outbox_pending ON outbox (seq) WHERE dispatched_at IS NULL",
+                "DROP INDEX webhook_deliveries_due",
+                "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending'",
+                "DROP INDEX webhook_deliveries_pending",
+                "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (created_at) WHERE status = 'pending'",
+            ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {

@@ -125,39 +125,68 @@ struct FulfilmentStore: Sendable {
     /// marks them dispatched, all in one transaction; returns how many events it handled. On PostgreSQL one instance
     /// at a time does it (a transaction-scoped advisory lock; the others skip the round).
     func fanOut(at now: Date, batch: Int = 500) async throws -> Int {
-        try await database.transaction { sql in try await fanOut(at: now, batch: batch, on: sql) }
+        try await database.transaction { sql in try await fanOut(at: now, batch: batch, on: sql).fanned }
     }
 
-    private func fanOut(at now: Date, batch: Int, on sql: any SQLDatabase) async throws -> Int {
+    /// The fan-out, taking up to `room[endpoint]` of the new deliveries (the first in outbox order) as claimed at once
+    /// (attempt 1, leased until `leaseUntil`, as `claim` would), so a delivery sent as soon as it exists is one
+    /// row write less.
+    private func fanOut(
+        at now: Date, batch: Int, claiming room: [UUID: Int] = [:], leaseUntil: Date? = nil, on sql: any SQLDatabase
+    ) async throws -> (fanned: Int, claimed: [UUID: [Claimed]]) {
         if database.engine == .postgres {
             let locked = try await sql.raw("SELECT pg_try_advisory_xact_lock(7002) AS locked").first()?.decode(
                 column: "locked", as: Bool.self)
-            guard locked == true else { return 0 }
+            guard locked == true else { return (0, [:]) }
         }
-        let events = try await sql.select().columns("id", "topic").from("outbox").where("dispatched_at", .is, SQLLiteral.null)
-            .orderBy("seq").limit(batch).all()
-            .map { (id: try $0.decode(column: "id", as: UUID.self), topic: try $0.decode(column: "topic", as: String.self)) }
-        guard !events.isEmpty else { return 0 }
+        let events = try await sql.select().columns("id", "topic", "payload", "created_at").from("outbox")
+            .where("dispatched_at", .is, SQLLiteral.null).orderBy("seq").limit(batch).all()
+            .map {
+                (
+                    id: try $0.decode(column: "id", as: UUID.self), topic: try $0.decode(column: "topic", as: String.self),
+                    payload: try $0.decode(column: "payload", as: String.self),
+                    createdAt: try $0.decode(column: "created_at", as: Date.self)
+                )
+            }
+        guard !events.isEmpty else { return (0, [:]) }
         let endpoints = try await enabledEndpoints(on: sql)
-        var deliveries: [[any SQLExpression]] = []
+        var room = room
+        var deliveries: [(row: [any SQLExpression], claimed: Claimed?, endpoint: UUID)] = []
         for event in events {
             guard let type = EventType(rawValue: event.topic) else { continue }
             for endpoint in endpoints where endpoint.receives(type) {
-                deliveries.append([
-                    SQLBind(UUID()), SQLBind(endpoint.id), SQLBind(event.id), SQLBind(type.rawValue),
-                    SQLBind(WebhookDelivery.Status.pending.rawValue),
-                    SQLLiteral.numeric("0"), SQLBind(now), SQLBind(now),
-                ])
+                let id = UUID()
+                var claimed: Claimed?
+                var due = now
+                if let leaseUntil, room[endpoint.id, default: 0] > 0 {
+                    room[endpoint.id, default: 0] -= 1
+                    claimed = Claimed(
+                        id: id, eventID: event.id, type: type.rawValue, attempt: 1, payload: event.payload, eventCreatedAt: event.createdAt)
+                    due = leaseUntil
+                }
+                let row: [any SQLExpression] = [
+                    SQLBind(id), SQLBind(endpoint.id), SQLBind(event.id), SQLBind(type.rawValue),
+                    SQLBind(WebhookDelivery.Status.pending.rawValue), SQLBind(claimed == nil ? 0 : 1), SQLBind(due), SQLBind(now),
+                ]
+                deliveries.append((row, claimed, endpoint.id))
             }
         }
+        var claimed: [UUID: [Claimed]] = [:]
         for start in stride(from: 0, to: deliveries.count, by: 200) {
+            let chunk = deliveries[start..<min(start + 200, deliveries.count)]
             let insert = sql.insert(into: "webhook_deliveries")
                 .columns("id", "endpoint_id", "event_id", "event_type", "status", "attempts", "next_attempt_at", "created_at")
-            for row in deliveries[start..<min(start + 200, deliveries.count)] { insert.values(row) }
-            try await insert.ignoringConflicts(with: ["endpoint_id", "event_id"]).run()
+            for delivery in chunk { insert.values(delivery.row) }
+            // Only rows really inserted are claimed: a delivery that already existed is not sent twice.
+            let inserted = Set(
+                try await insert.ignoringConflicts(with: ["endpoint_id", "event_id"]).returning("id").all()
+                    .map { try $0.decode(column: "id", as: UUID.self) })
+            for delivery in chunk {
+                if let taken = delivery.claimed, inserted.contains(taken.id) { claimed[delivery.endpoint, default: []].append(taken) }
+            }
         }
         try await sql.update("outbox").set("dispatched_at", to: now).where("id", .in, events.map(\.id)).run()
-        return events.count
+        return (events.count, claimed)
     }
 
     /// A delivery taken for sending, with the event it carries.
@@ -253,13 +282,17 @@ struct FulfilmentStore: Sendable {
         guard !round.isEmpty else { return (0, [:]) }
         return try await database.transaction { sql in
             try await record(round.outcomes, on: sql)
-            var fanned = 0
-            if let moment = round.fanOut { fanned = try await fanOut(at: moment, batch: batch, on: sql) }
             var claimed: [UUID: [Claimed]] = [:]
             for (endpoint, limit) in round.claims {
                 claimed[endpoint] = try await claim(endpoint, limit: limit, at: round.now, leaseUntil: round.leaseUntil, on: sql)
             }
-            return (fanned, claimed)
+            guard let moment = round.fanOut else { return (0, claimed) }
+            // Deliveries due already go first; the room they leave is filled from the new events.
+            let room = Dictionary(
+                round.claims.map { ($0.endpoint, $0.limit - (claimed[$0.endpoint]?.count ?? 0)) }, uniquingKeysWith: +)
+            let fresh = try await fanOut(at: moment, batch: batch, claiming: room, leaseUntil: round.leaseUntil, on: sql)
+            claimed.merge(fresh.claimed, uniquingKeysWith: +)
+            return (fresh.fanned, claimed)
         }
     }
 
@@ -272,7 +305,7 @@ struct FulfilmentStore: Sendable {
             }
             guard !endpoints.isEmpty else { return false }
             return try await sql.select().column("id").from("webhook_deliveries").where("endpoint_id", .in, endpoints)
-                .where("status", .equal, WebhookDelivery.Status.pending.rawValue).where("next_attempt_at", .lessThanOrEqual, now)
+                .where(SQLRaw("status = 'pending'")).where("next_attempt_at", .lessThanOrEqual, now)
                 .limit(1).first() != nil
         }
     }
@@ -287,7 +320,8 @@ struct FulfilmentStore: Sendable {
 
     private func record(_ outcomes: [Outcome], on sql: any SQLDatabase) async throws {
         // The common case, deliveries answered alike, is one statement per status code (their time is the latest of
-        // them, at most one round late); every other outcome is a statement of its own.
+        // them, at most one round late); every other outcome is a statement of its own. Each finds its rows by id:
+        // SQLite would scan the table for the row-value `IN` alone.
         let delivered = Dictionary(grouping: outcomes.filter { $0.delivered && !$0.released }) { $0.statusCode ?? 0 }
         for (statusCode, group) in delivered {
             guard let at = group.map(\.at).max() else { continue }
@@ -295,7 +329,7 @@ struct FulfilmentStore: Sendable {
             try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.delivered.rawValue)
                 .set("last_status_code", to: statusCode).set("last_error", to: SQLLiteral.null)
                 .set("next_attempt_at", to: at).set("delivered_at", to: at)
-                .where("status", .equal, WebhookDelivery.Status.pending.rawValue)
+                .where("id", .in, group.map(\.delivery)).where(SQLRaw("status = 'pending'"))
                 .where(SQLQueryString("(id, attempts) IN (VALUES \(attempts))")).run()
         }
         for outcome in outcomes where !outcome.delivered || outcome.released {
