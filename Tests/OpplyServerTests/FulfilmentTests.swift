@@ -423,6 +423,23 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         }
     }
 
+    /// An instance (its services not running) with an endpoint for every event at `url` and three one-line orders
+    /// by a new customer: three events in the outbox, nothing fanned out or sent yet.
+    static func instanceWithThreeOrders(_ config: AppConfig, webhook url: String, customer name: String) async throws -> (
+        Shop, Customer, Product
+    ) {
+        let shop = try await Shop.open(config, logger: .init(label: "test"))
+        let customer = try await shop.createUser(
+            username: name, email: "\(name)@example.com", password: "correct-horse-9", staff: false)
+        _ = try await shop.webhooks.create(.init(url: url, events: ["*"], description: nil))
+        let product = try await shop.catalog.create(
+            .init(name: name.capitalized, description: nil, price: "1.00", quantity: 10, category: nil), staff: customer)
+        for _ in 0..<3 {
+            _ = try await shop.orders.place([OrderLine(product: product.id, quantity: 1, field: "order_items[0]")], for: customer.id)
+        }
+        return (shop, customer, product)
+    }
+
     @Test(arguments: TestStore.all)
     func deliveriesPendingWhenAnInstanceStopsAreSentByTheNext(store: TestStore) async throws {
         let receiver = Receiver()
@@ -433,16 +450,7 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             config.webhookTimeout = .milliseconds(500)  // a lease of 1.5 s
             do {
                 // The first instance takes orders and claims one delivery, then stops before sending anything.
-                let first = try await Shop.open(config, logger: .init(label: "test"))
-                let customer = try await first.createUser(
-                    username: "early", email: "early@example.com", password: "correct-horse-9", staff: false)
-                _ = try await first.webhooks.create(.init(url: url, events: ["*"], description: nil))
-                let product = try await first.catalog.create(
-                    .init(name: "Early", description: nil, price: "1.00", quantity: 10, category: nil), staff: customer)
-                for _ in 0..<3 {
-                    _ = try await first.orders.place(
-                        [OrderLine(product: product.id, quantity: 1, field: "order_items[0]")], for: customer.id)
-                }
+                let (first, customer, product) = try await Self.instanceWithThreeOrders(config, webhook: url, customer: "early")
                 _ = try await first.webhooks.store.fanOut(at: Date())
                 let endpoint = try #require(try await first.webhooks.store.enabledEndpoints().first)
                 let claimed = try await first.webhooks.store.claim(endpoint.id, limit: 1, at: Date(), leaseUntil: Date() + 1.5)
@@ -472,16 +480,7 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             var config = testConfig(databaseURL)
             Self.localWebhooks(&config)
             do {
-                let first = try await Shop.open(config, logger: .init(label: "test"))
-                let customer = try await first.createUser(
-                    username: "fresh", email: "fresh@example.com", password: "correct-horse-9", staff: false)
-                _ = try await first.webhooks.create(.init(url: url, events: ["*"], description: nil))
-                let product = try await first.catalog.create(
-                    .init(name: "Fresh", description: nil, price: "1.00", quantity: 10, category: nil), staff: customer)
-                for _ in 0..<3 {
-                    _ = try await first.orders.place(
-                        [OrderLine(product: product.id, quantity: 1, field: "order_items[0]")], for: customer.id)
-                }
+                let (first, _, _) = try await Self.instanceWithThreeOrders(config, webhook: url, customer: "fresh")
                 let endpoint = try #require(try await first.webhooks.store.enabledEndpoints().first)
                 let now = Date()
                 // Room for two: the first two new deliveries are taken as they are made, the third waits. A lease of 5 s
