@@ -125,14 +125,14 @@ struct FulfilmentStore: Sendable {
     /// marks them dispatched, all in one transaction; returns how many events it handled. On PostgreSQL one instance
     /// at a time does it (a transaction-scoped advisory lock; the others skip the round).
     func fanOut(at now: Date, batch: Int = 500) async throws -> Int {
-        try await database.transaction { sql in try await fanOut(at: now, batch: batch, on: sql).fanned }
+        try await database.transaction { sql in try await fanOut(at: now, batch: batch, claiming: [:], leaseUntil: now, on: sql).fanned }
     }
 
     /// The fan-out, taking up to `room[endpoint]` of the new deliveries (the first in outbox order) as claimed at once
     /// (attempt 1, leased until `leaseUntil`, as `claim` would), so a delivery sent as soon as it exists is one
     /// row write less.
     private func fanOut(
-        at now: Date, batch: Int, claiming room: [UUID: Int] = [:], leaseUntil: Date? = nil, on sql: any SQLDatabase
+        at now: Date, batch: Int, claiming room: [UUID: Int], leaseUntil: Date, on sql: any SQLDatabase
     ) async throws -> (fanned: Int, claimed: [UUID: [Claimed]]) {
         if database.engine == .postgres {
             let locked = try await sql.raw("SELECT pg_try_advisory_xact_lock(7002) AS locked").first()?.decode(
@@ -158,7 +158,7 @@ struct FulfilmentStore: Sendable {
                 let id = UUID()
                 var claimed: Claimed?
                 var due = now
-                if let leaseUntil, room[endpoint.id, default: 0] > 0 {
+                if room[endpoint.id, default: 0] > 0 {
                     room[endpoint.id, default: 0] -= 1
                     claimed = Claimed(
                         id: id, eventID: event.id, type: type.rawValue, attempt: 1, payload: event.payload, eventCreatedAt: event.createdAt)
@@ -188,6 +188,10 @@ struct FulfilmentStore: Sendable {
         try await sql.update("outbox").set("dispatched_at", to: now).where("id", .in, events.map(\.id)).run()
         return (events.count, claimed)
     }
+
+    /// A delivery still to do. Written as the literal the partial indexes of migration 9 name, so SQLite can prove
+    /// they apply (it cannot for a bound value).
+    private static let isPending = SQLRaw("status = 'pending'")
 
     /// A delivery taken for sending, with the event it carries.
     struct Claimed: Sendable {
@@ -305,7 +309,7 @@ struct FulfilmentStore: Sendable {
             }
             guard !endpoints.isEmpty else { return false }
             return try await sql.select().column("id").from("webhook_deliveries").where("endpoint_id", .in, endpoints)
-                .where(SQLRaw("status = 'pending'")).where("next_attempt_at", .lessThanOrEqual, now)
+                .where(Self.isPending).where("next_attempt_at", .lessThanOrEqual, now)
                 .limit(1).first() != nil
         }
     }
@@ -329,7 +333,7 @@ struct FulfilmentStore: Sendable {
             try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.delivered.rawValue)
                 .set("last_status_code", to: statusCode).set("last_error", to: SQLLiteral.null)
                 .set("next_attempt_at", to: at).set("delivered_at", to: at)
-                .where("id", .in, group.map(\.delivery)).where(SQLRaw("status = 'pending'"))
+                .where("id", .in, group.map(\.delivery)).where(Self.isPending)
                 .where(SQLQueryString("(id, attempts) IN (VALUES \(attempts))")).run()
         }
         for outcome in outcomes where !outcome.delivered || outcome.released {
@@ -337,7 +341,7 @@ struct FulfilmentStore: Sendable {
                 // Never sent: the attempt is taken back and the delivery is due again at once.
                 try await sql.update("webhook_deliveries").set(SQLIdentifier("attempts"), to: SQLRaw("attempts - 1"))
                     .set("next_attempt_at", to: outcome.at)
-                    .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue)
+                    .where("id", .equal, outcome.delivery).where(Self.isPending)
                     .where("attempts", .equal, outcome.attempt).run()
                 continue
             }
@@ -345,7 +349,7 @@ struct FulfilmentStore: Sendable {
             try await sql.update("webhook_deliveries").set("status", to: status.rawValue)
                 .set("last_status_code", to: outcome.statusCode).set("last_error", to: outcome.error.map { String($0.prefix(500)) })
                 .set("next_attempt_at", to: outcome.nextAttempt ?? outcome.at)
-                .where("id", .equal, outcome.delivery).where("status", .equal, WebhookDelivery.Status.pending.rawValue)
+                .where("id", .equal, outcome.delivery).where(Self.isPending)
                 .where("attempts", .equal, outcome.attempt).run()
         }
     }
