@@ -355,7 +355,7 @@ SQL
   pgb() {  # pgbench on the benchmark's database; prints tps and p99 latency (from its per-transaction log)
     local script=$1 conns=$2; shift 2
     rm -rf "$work/pgblog"; mkdir "$work/pgblog"
-    pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -f "$script" -D customers="$customers" "$@" \
+    pgbench -n -M "${PGBENCH_MODE:-prepared}" -c "$conns" -j 2 -T "$seconds" -f "$script" -D customers="$customers" "$@" \
       --log --log-prefix="$work/pgblog/tx" "$DATABASE_URL" >"$work/pgb.out" 2>&1 || { cat "$work/pgb.out"; exit 1; }
     local tps p99
     tps=$(grep -oP 'tps = \K[0-9.]+' "$work/pgb.out" | head -1)
@@ -369,6 +369,8 @@ SQL
   echo "== random products ($products), 32 connections, $duration each"
   echo "   ours:    $(ours "$work/products" 32)"
   echo "   pgbench: $(pgb Benchmarks/order.pgbench 32 -D products="$products")"
+  echo "   pgbench -M extended (each statement parsed and planned anew, as SQLKit sends them): $(
+    PGBENCH_MODE=extended pgb Benchmarks/order.pgbench 32 -D products="$products")"
   echo "== one hot product, 64 connections"
   echo "   ours:    $(ours "$work/hot" 64)"
   echo "   pgbench: $(pgb Benchmarks/order.pgbench 64 -D products=1)"
