@@ -14,7 +14,8 @@
 #                               # (SIGNAL=TERM for a graceful stop instead)
 #   Benchmarks/run.sh pg-orders # its own PostgreSQL (fsync=on), 1,000 products: our orders (random products, 32
 #                               # connections; one hot product, 64) side by side with pgbench running the same SQL
-#                               # transaction (Benchmarks/order.pgbench) and the stock UPDATE alone; peak RSS
+#                               # transaction (Benchmarks/order.pgbench) and the stock UPDATE alone; peak RSS;
+#                               # BASELINE=path/to/opply repeats our two runs with that build (a before figure)
 #   Benchmarks/run.sh login-storm  # BCRYPT_COST=12: catalog reads (32 connections) alone, then beside 32 connections
 #                               # logging in as 200 customers; catalog p99 quiet vs under the storm, logins/s, peak RSS
 #   Benchmarks/run.sh outage    # its own PostgreSQL primary + replica (fsync=on): 8 clients of catalog reads
@@ -376,6 +377,13 @@ SQL
   echo "   pgbench: $(pgb Benchmarks/order.pgbench 64 -D products=1)"
   echo "   pgbench, the conditional UPDATE alone (autocommit): $(pgb Benchmarks/stock-update.pgbench 64 -D product="$hot")"
   stop_server
+  if [[ -n ${BASELINE:-} ]]; then  # another build of the server (the figure before a change), on the same database
+    bin=$BASELINE start_server
+    echo "== the same two runs with BASELINE=$BASELINE"
+    echo "   random: $(ours "$work/products" 32)"
+    echo "   hot:    $(ours "$work/hot" 64)"
+    stop_server
+  fi
   ! grep -q 'server_5xx=[1-9]' "$work/ours.txt" || { echo "5xx answers"; exit 1; }
   echo "== opply check"
   "$bin" check

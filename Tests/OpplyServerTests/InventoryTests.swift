@@ -67,7 +67,7 @@ import Testing
                 if reserved {
                     try await shop.database.transaction { sql in
                         if index % 2 == 0 {
-                            try await shop.inventory.takeReserved(id, 2, on: sql)
+                            _ = try await shop.inventory.take(id, 2, reserved: true, on: sql)
                         } else {
                             try await shop.inventory.release(id, 2, on: sql)
                         }

@@ -13,9 +13,13 @@ enum EventType: String, CaseIterable, Codable, Sendable {
 struct Outbox: Sendable {
     /// Records `event` with `data` (the event's JSON payload) on the caller's transaction.
     func record(_ event: EventType, data: some Encodable, at now: Date, on sql: any SQLDatabase) async throws {
+        try await recording(event, data: data, at: now, on: sql).run()
+    }
+
+    /// The `INSERT` that records `event`, for running alone (`record`) or inside a larger statement.
+    func recording(_ event: EventType, data: some Encodable, at now: Date, on sql: any SQLDatabase) throws -> SQLInsertBuilder {
         let payload = String(decoding: try JSONCoding.encoder.encode(data), as: UTF8.self)
-        try await sql.insert(into: "outbox").columns("id", "topic", "payload", "created_at", "attempts")
+        return sql.insert(into: "outbox").columns("id", "topic", "payload", "created_at", "attempts")
             .values(SQLBind(UUID()), SQLBind(event.rawValue), SQLBind(payload), SQLBind(now), SQLLiteral.numeric("0"))
-            .run()
     }
 }

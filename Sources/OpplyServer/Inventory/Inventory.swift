@@ -46,23 +46,35 @@ struct Inventory: Sendable {
         guard released else { throw StockInvariantBroken(productID: productID, operation: "release \(quantity)") }
     }
 
-    /// Takes units for an order straight from what is available; false when fewer are available.
-    func take(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws -> Bool {
-        try await changed(
-            sql.update("products")
-                .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
-                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
-                .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
+    /// The conditional `UPDATE` that takes an order line's units, `RETURNING id` when the rule held: a direct line
+    /// takes from what is available (never from an archived product), a checkout line takes its cart's
+    /// reservation, leaving `on_hand` and `reserved` together. Orders run it alone (`take`) or, on PostgreSQL, as one
+    /// step of the one statement that places an order (`OrderStore.insert(_:also:taking:on:)`).
+    func taking(_ line: OrderLine, on sql: any SQLDatabase) -> SQLReturningResultBuilder<SQLUpdateBuilder> {
+        let update = sql.update("products")
+            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: line.quantity)"))
+            .where("id", .equal, line.product)
+        if line.reserved {
+            update.set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: line.quantity)"))
+                .where(SQLQueryString("reserved >= \(bind: line.quantity)"))
+        } else {
+            update.where("archived_at", .is, SQLLiteral.null).where(SQLQueryString("on_hand - reserved >= \(bind: line.quantity)"))
+        }
+        return update.returning("id")
     }
 
-    /// Turns a cart's reservation into an order's stock: the units leave `on_hand` and `reserved` together.
-    func takeReserved(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
-        let taken = try await changed(
-            sql.update("products")
-                .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: quantity)"))
-                .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: quantity)"))
-                .where("id", .equal, productID).where(SQLQueryString("reserved >= \(bind: quantity)")))
-        guard taken else { throw StockInvariantBroken(productID: productID, operation: "take reserved \(quantity)") }
+    /// Whether `taking(line)` held, given whether it returned the product: false when a direct line is short; a
+    /// checkout line whose reservation is not there breaks the books and throws.
+    func taken(_ line: OrderLine, returned: Bool) throws -> Bool {
+        guard returned || !line.reserved else {
+            throw StockInvariantBroken(productID: line.product, operation: "take reserved \(line.quantity)")
+        }
+        return returned
+    }
+
+    /// Takes an order line's units (`taking`); false when a direct line is short.
+    func take(_ line: OrderLine, on sql: any SQLDatabase) async throws -> Bool {
+        try taken(line, returned: try await taking(line, on: sql).all().count == 1)
     }
 
     /// Puts a cancelled order's units back on the shelf.

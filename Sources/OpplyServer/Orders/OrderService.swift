@@ -56,11 +56,11 @@ struct OrderService: Sendable {
         return order
     }
 
-    /// Writes the order, its outbox event and whatever `then` adds first, and takes every line's stock last, in
-    /// ascending product order (so concurrent orders never deadlock), inside the caller's transaction: a product's
-    /// row lock is then held only from its `UPDATE` to the commit, not across the inserts, which is what lets orders
-    /// for one hot product follow each other quickly on PostgreSQL. Any short line throws `409` after checking them
-    /// all, and the caller rolls everything back.
+    /// Runs `then` (an idempotent response), then writes the order and its outbox event and takes every line's
+    /// stock last, in ascending product order (so concurrent orders never deadlock), inside the caller's
+    /// transaction: a product's row lock is then held only from its `UPDATE` to the commit, not across the inserts,
+    /// which is what lets orders for one hot product follow each other quickly on PostgreSQL (where all of it is one
+    /// statement). Any short line throws `409` after checking them all, and the caller rolls everything back.
     func place(
         _ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }
     ) async throws -> Order {
@@ -80,17 +80,13 @@ struct OrderService: Sendable {
             id: UUID(), customer: customer, status: .confirmed, items: items,
             totalMinor: items.totalMinor, createdAt: now, updatedAt: now
         )
-        try await store.insert(order, on: sql)
-        try await outbox.record(.orderConfirmed, data: order, at: now, on: sql)
         try await then(order, sql)
-
+        let returned = try await store.insert(
+            order, also: [try outbox.recording(.orderConfirmed, data: order, at: now, on: sql)],
+            taking: lines.map { inventory.taking($0, on: sql) }, on: sql)
         var short: [OrderLine] = []
-        for line in lines {
-            if line.reserved {
-                try await inventory.takeReserved(line.product, line.quantity, on: sql)
-            } else if try await !inventory.take(line.product, line.quantity, on: sql) {
-                short.append(line)
-            }
+        for (line, returned) in zip(lines, returned) where try !inventory.taken(line, returned: returned) {
+            short.append(line)
         }
         guard short.isEmpty else {
             let available = try await inventory.available(short.map(\.product), on: sql)

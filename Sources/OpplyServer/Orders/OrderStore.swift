@@ -5,19 +5,48 @@ import SQLKit
 struct OrderStore: Sendable {
     let database: any Database
 
-    func insert(_ order: Order, on sql: any SQLDatabase) async throws {
-        try await sql.insert(into: "orders").columns("id", "customer_id", "status", "total_minor", "created_at", "updated_at")
+    /// Writes the order and its lines, then `also` (its outbox event), then runs `takes` (Inventory's conditional
+    /// stock `UPDATE`s, in product order) and returns, for each take, whether it took its units; the caller rolls
+    /// everything back unless all did.
+    ///
+    /// On PostgreSQL this is one statement of data-modifying CTEs, one round trip for the whole order instead of
+    /// three plus one per line. PostgreSQL runs each take when the final `UNION ALL` first reads it, so in product
+    /// order (no deadlocks between multi-line orders), and the unread inserts after them; the row locks are held only
+    /// from there to the commit either way.
+    func insert(_ order: Order, also: [SQLInsertBuilder], taking takes: [SQLReturningResultBuilder<SQLUpdateBuilder>], on sql: any SQLDatabase) async throws
+        -> [Bool]
+    {
+        let writes = inserting(order, on: sql) + also
+        guard database.engine == .postgres, !takes.isEmpty else {
+            for write in writes { try await write.run() }
+            var taken: [Bool] = []
+            for take in takes { taken.append(try await take.all().count == 1) }
+            return taken
+        }
+        let step = { (index: Int) in
+            SQLSelectBuilder(on: sql).column(SQLLiteral.numeric("\(index)"), as: "line").from("take_\(index)")
+        }
+        let statement = SQLUnionBuilder(on: sql, initialQuery: step(0).select)
+        for index in takes.indices.dropFirst() { _ = statement.union(all: { _ in step(index) }) }
+        for (index, write) in writes.enumerated() { statement.with("write_\(index)", as: write.query) }
+        for (index, take) in takes.enumerated() { statement.with("take_\(index)", as: take.query) }
+        let lines = Set(try await statement.all().map { try $0.decode(column: "line", as: Int.self) })
+        return takes.indices.map(lines.contains)
+    }
+
+    /// The order's row and lines as `INSERT`s.
+    private func inserting(_ order: Order, on sql: any SQLDatabase) -> [SQLInsertBuilder] {
+        let row = sql.insert(into: "orders").columns("id", "customer_id", "status", "total_minor", "created_at", "updated_at")
             .values(
                 SQLBind(order.id), SQLBind(order.customer), SQLBind(order.status.rawValue), SQLBind(order.totalMinor),
                 SQLBind(order.createdAt), SQLBind(order.updatedAt)
             )
-            .run()
         var items = sql.insert(into: "order_items").columns("order_id", "product_id", "name", "unit_price_minor", "quantity")
         for item in order.items {
             items = items.values(
                 SQLBind(order.id), SQLBind(item.product), SQLBind(item.name), SQLBind(item.priceMinor), SQLBind(item.quantity))
         }
-        try await items.run()
+        return [row, items]
     }
 
     static let columns = [

@@ -132,3 +132,10 @@ func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async t
         DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }
+
+extension Inventory {
+    /// Takes `quantity` units of one product as an order line does (from its reservation when `reserved`).
+    func take(_ product: UUID, _ quantity: Int, reserved: Bool = false, on sql: any SQLDatabase) async throws -> Bool {
+        try await take(OrderLine(product: product, quantity: quantity, field: "test", reserved: reserved), on: sql)
+    }
+}
