@@ -14,7 +14,8 @@
 #                               # (SIGNAL=TERM for a graceful stop instead)
 #   Benchmarks/run.sh pg-orders # its own PostgreSQL (fsync=on), 1,000 products: our orders (random products, 32
 #                               # connections; one hot product, 64) side by side with pgbench running the same SQL
-#                               # transaction (Benchmarks/order.pgbench) and the stock UPDATE alone; peak RSS;
+#                               # transaction (Benchmarks/order.pgbench) and the stock UPDATE alone; RSS after each of
+#                               # our rows and peak RSS;
 #                               # BASELINE=path/to/opply repeats our two runs with that build (a before figure)
 #   Benchmarks/run.sh login-storm  # BCRYPT_COST=12: catalog reads (32 connections) alone, then beside 32 connections
 #                               # logging in as 200 customers; catalog p99 quiet vs under the storm, logins/s, peak RSS
@@ -365,7 +366,8 @@ SQL
   }
   ours() {  # our orders through HTTP: orders/s and p99
     TOKENS="$work/tokens" PRODUCTS="$1" wrk -t2 -c"$2" -d"$duration" -s Benchmarks/orders.lua "$base" | grep -E "orders_|server_5xx" \
-      | tee -a "$work/ours.txt" | tr '\n' ' '; echo
+      | tee -a "$work/ours.txt" | tr '\n' ' '
+    echo "server_rss_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$server_pid/status")"
   }
   echo "== random products ($products), 32 connections, $duration each"
   echo "   ours:    $(ours "$work/products" 32)"
