@@ -62,7 +62,8 @@ public struct Shop: Sendable {
         let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database))
         let orders = OrderService(
             store: OrderStore(database: database), inventory: inventory, prices: products, outbox: Outbox(), clock: clock,
-            maxQuantity: config.maxOrderQuantity, metrics: metrics
+            maxQuantity: config.maxOrderQuantity, turns: ProductTurns(perProduct: 4, patience: config.databaseAcquireTimeout),
+            metrics: metrics
         )
         let cart = CartService(
             store: CartStore(database: database), inventory: inventory, orders: orders, prices: products, lock: customers, clock: clock,

@@ -30,7 +30,7 @@ final class AsyncLock: Sendable {
             defer { state.nextID += 1 }
             return state.nextID
         }
-        var timer: Task<Void, Never>?
+        var timer: Alarm?
         let acquired = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let acquired = state.withLock { state in
                 if state.locked {
@@ -43,10 +43,7 @@ final class AsyncLock: Sendable {
             if acquired {
                 continuation.resume(returning: true)
             } else if let timeout {
-                timer = Task { [self] in
-                    try? await Task.sleep(for: timeout)
-                    if !Task.isCancelled { giveUp(id) }
-                }
+                timer = Alarm(after: timeout) { [self] in giveUp(id) }
             }
         }
         timer?.cancel()

@@ -56,17 +56,8 @@ final class DatabaseProbe: Service, Sendable {
         return base * Double.random(in: 0.5...1)
     }
 
-    /// One `SELECT 1`, raced against `timeout`; the loser is cancelled.
+    /// One `SELECT 1`, raced against `timeout`; a ping still running at the deadline is cancelled.
     private func probe() async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { [database] in (try? await database.ping()) != nil }
-            group.addTask { [timeout] in
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        (try? await withDeadline(timeout, orThrow: CancellationError()) { [database] in try await database.ping() }) != nil
     }
 }

@@ -113,55 +113,16 @@ final class ReplicaRouter: CatalogSource {
     /// the stuck task is cancelled.
     private func onReplica<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let position = requiredPosition.withLock { $0 }
-        let value: T = try await withCheckedThrowingContinuation { continuation in
-            let race = FirstAnswer(continuation)
-            let timeout = self.timeout
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                race.finish(.failure(NoAnswer()))
-            }
-            race.work = Task { [replica] in
-                do {
-                    let value = try await replica.read { sql in
-                        if let position {
-                            let row = try await sql.raw("SELECT pg_last_wal_replay_lsn() >= \(bind: position)::pg_lsn AS caught_up").first()
-                            guard try row?.decode(column: "caught_up", as: Bool?.self) == true else { throw Behind() }
-                        }
-                        return try await body(sql)
-                    }
-                    race.finish(.success(value))
-                } catch {
-                    race.finish(.failure(error))
+        let value: T = try await withDeadline(timeout, orThrow: NoAnswer()) { [replica] in
+            try await replica.read { sql in
+                if let position {
+                    let row = try await sql.raw("SELECT pg_last_wal_replay_lsn() >= \(bind: position)::pg_lsn AS caught_up").first()
+                    guard try row?.decode(column: "caught_up", as: Bool?.self) == true else { throw Behind() }
                 }
-                timer.cancel()
+                return try await body(sql)
             }
         }
         if let position { requiredPosition.withLock { if $0 == position { $0 = nil } } }
         return value
-    }
-}
-
-/// Resumes a continuation with whichever answer comes first (the replica's, or the deadline), once;
-/// the deadline also cancels the replica's task.
-private final class FirstAnswer<T: Sendable>: Sendable {
-    private let state: Mutex<(continuation: CheckedContinuation<T, any Error>?, work: Task<Void, Never>?)>
-
-    init(_ continuation: CheckedContinuation<T, any Error>) {
-        state = Mutex((continuation, nil))
-    }
-
-    var work: Task<Void, Never>? {
-        get { state.withLock { $0.work } }
-        set { state.withLock { $0.work = newValue } }
-    }
-
-    func finish(_ result: Result<T, any Error>) {
-        let (continuation, work) = state.withLock { state in
-            defer { state.continuation = nil }
-            return (state.continuation, state.work)
-        }
-        guard let continuation else { return }
-        continuation.resume(with: result)
-        if case .failure(let error) = result, error is ReplicaRouterDeadline { work?.cancel() }
     }
 }

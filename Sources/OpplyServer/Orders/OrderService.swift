@@ -12,6 +12,8 @@ struct OrderService: Sendable {
     let clock: WallClock
     let maxQuantity: Int
     let maxLines = 100
+    /// Where direct orders for one product take turns before their transaction.
+    let turns: ProductTurns
     var metrics: ShopMetrics?
 
     struct PlaceOrder: Decodable, Sendable {
@@ -45,12 +47,15 @@ struct OrderService: Sendable {
         return merged.values.sorted { $0.product.uuidString < $1.product.uuidString }
     }
 
-    /// Places an order in its own transaction; `then` runs inside it (to store an idempotent response atomically).
+    /// Places an order in its own transaction, once it is the turn of its products (`ProductTurns`); `then` runs
+    /// inside it (to store an idempotent response atomically).
     func place(_ lines: [OrderLine], for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void = { _, _ in }) async throws
         -> Order
     {
-        let order = try await store.database.transaction { sql in
-            try await place(lines, for: customer, on: sql, then: then)
+        let order = try await turns.inTurn(for: lines.map(\.product)) {
+            try await store.database.transaction { sql in
+                try await place(lines, for: customer, on: sql, then: then)
+            }
         }
         metrics?.ordersPlaced.increment()
         return order
