@@ -9,7 +9,12 @@ import Testing
     /// Counts the orders inside at once and the most there ever were.
     final class Inside: Sendable {
         private let counts = Mutex((now: 0, most: 0))
-        func enter() { counts.withLock { $0.now += 1; $0.most = max($0.most, $0.now) } }
+        func enter() {
+            counts.withLock {
+                $0.now += 1
+                $0.most = max($0.most, $0.now)
+            }
+        }
         func leave() { counts.withLock { $0.now -= 1 } }
         var most: Int { counts.withLock { $0.most } }
     }

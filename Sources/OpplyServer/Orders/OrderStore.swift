@@ -13,7 +13,9 @@ struct OrderStore: Sendable {
     /// three plus one per line. PostgreSQL runs each take when the final `UNION ALL` first reads it, so in product
     /// order (no deadlocks between multi-line orders), and the unread inserts after them; the row locks are held only
     /// from there to the commit either way.
-    func insert(_ order: Order, also: [SQLInsertBuilder], taking takes: [SQLReturningResultBuilder<SQLUpdateBuilder>], on sql: any SQLDatabase) async throws
+    func insert(
+        _ order: Order, also: [SQLInsertBuilder], taking takes: [SQLReturningResultBuilder<SQLUpdateBuilder>], on sql: any SQLDatabase
+    ) async throws
         -> [Bool]
     {
         let writes = inserting(order, on: sql) + also
