@@ -50,13 +50,12 @@ final class PostgresStore: Database {
             database: address.database,
             tls: tls
         )
-        // A fixed-size pool without keep-alive queries: postgres-nio arms a sleeping timer (idle timeout, keep-alive)
-        // every time a connection goes back to the pool and cancels it when the connection is lent again, and on
-        // Linux (Swift 6.3) each cancelled `Task.sleep` keeps about 1.4 KB until exit: a server whose pool is not
-        // saturated grew by ~2.9 KB per request (README, pg-orders). A connection the server closes is still noticed
-        // by its socket closing; one a middlebox drops without a word, only when next used and TCP gives up on it.
+        // No keep-alive queries: postgres-nio arms a sleeping timer for them every time a connection goes back to the
+        // pool and cancels it when the connection is lent again, and on Linux (Swift 6.3) each cancelled `Task.sleep`
+        // keeps about 1.4 KB until exit (README, pg-orders). Idle connections are closed after 60 s anyway, before a
+        // middlebox would drop them. (`minimumConnections` stays 0: postgres-nio 1.33 traps when a lease asks for a
+        // connection while fewer than the minimum are open, as in an outage.)
         configuration.options.maximumConnections = maxConnections
-        configuration.options.minimumConnections = maxConnections
         configuration.options.keepAliveBehavior = nil
         configuration.options.connectTimeout = .seconds(5)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
