@@ -48,8 +48,8 @@ struct Inventory: Sendable {
 
     /// The conditional `UPDATE` that takes an order line's units, `RETURNING id` when the rule held: a direct line
     /// takes from what is available (never from an archived product), a checkout line takes its cart's
-    /// reservation, leaving `on_hand` and `reserved` together. Orders run it alone (`take`) or, on PostgreSQL, as one
-    /// step of the one statement that places an order (`OrderStore.insert(_:also:taking:on:)`).
+    /// reservation, leaving `on_hand` and `reserved` together. `OrderStore.insert(_:also:taking:on:)` runs it: on
+    /// PostgreSQL as one step of the one statement that places an order, on SQLite alone.
     func taking(_ line: OrderLine, on sql: any SQLDatabase) -> SQLReturningResultBuilder<SQLUpdateBuilder> {
         let update = sql.update("products")
             .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: line.quantity)"))
@@ -70,11 +70,6 @@ struct Inventory: Sendable {
             throw StockInvariantBroken(productID: line.product, operation: "take reserved \(line.quantity)")
         }
         return returned
-    }
-
-    /// Takes an order line's units (`taking`); false when a direct line is short.
-    func take(_ line: OrderLine, on sql: any SQLDatabase) async throws -> Bool {
-        try taken(line, returned: try await taking(line, on: sql).all().count == 1)
     }
 
     /// Puts a cancelled order's units back on the shelf.

@@ -13,11 +13,11 @@ final class ProductTurns: Sendable {
     /// every waiter past its time is turned away at once.
     let patience: Duration
 
-    private struct Waiter {
+    fileprivate struct Waiter {
         let deadline: ContinuousClock.Instant
         let admit: CheckedContinuation<Bool, Never>
     }
-    private struct Queue {
+    fileprivate struct Queue {
         var inside = 0
         var waiting: [Waiter] = []  // a few dozen at most: removing the first is cheap
     }
@@ -40,15 +40,13 @@ final class ProductTurns: Sendable {
         return try await body()
     }
 
-    /// Whether this order got its turn for `product`: at once, or from the queue in time.
+    /// Whether this order got its turn for `product`: at once (no suspension, the usual case), or from the queue in time.
     private func enter(_ product: UUID) async -> Bool {
+        if queues.withLock({ $0.admit(product, perProduct: perProduct) }) { return true }
         let deadline = ContinuousClock.now + patience
         return await withCheckedContinuation { admit in
             let now = queues.withLock { queues -> Bool in
-                if queues[product, default: Queue()].inside < perProduct {
-                    queues[product, default: Queue()].inside += 1
-                    return true
-                }
+                if queues.admit(product, perProduct: perProduct) { return true }  // a place freed meanwhile
                 queues[product, default: Queue()].waiting.append(Waiter(deadline: deadline, admit: admit))
                 return false
             }
@@ -59,14 +57,13 @@ final class ProductTurns: Sendable {
     /// Ends `product`'s turn for one order: the leaving order's place goes to the first waiter still in time, every
     /// waiter before it past its time is turned away, and an empty queue is forgotten.
     private func leave(_ product: UUID) {
-        let now = ContinuousClock.now
         let (late, next) = queues.withLock { queues -> ([Waiter], Waiter?) in
-            guard var queue = queues[product] else { return ([], nil) }
+            guard var queue = queues.removeValue(forKey: product) else { return ([], nil) }  // mutated unshared
             var late: [Waiter] = []
             var next: Waiter?
             while !queue.waiting.isEmpty {
                 let waiter = queue.waiting.removeFirst()
-                if waiter.deadline < now {
+                if waiter.deadline < ContinuousClock.now {
                     late.append(waiter)
                 } else {
                     next = waiter
@@ -74,10 +71,19 @@ final class ProductTurns: Sendable {
                 }
             }
             if next == nil { queue.inside -= 1 }
-            queues[product] = queue.inside == 0 && queue.waiting.isEmpty ? nil : queue
+            if queue.inside > 0 || !queue.waiting.isEmpty { queues[product] = queue }
             return (late, next)
         }
         for waiter in late { waiter.admit.resume(returning: false) }
         next?.admit.resume(returning: true)
+    }
+}
+
+extension [UUID: ProductTurns.Queue] {
+    /// Lets one more order in for `product` when fewer than `perProduct` are inside.
+    fileprivate mutating func admit(_ product: UUID, perProduct: Int) -> Bool {
+        guard self[product, default: ProductTurns.Queue()].inside < perProduct else { return false }
+        self[product, default: ProductTurns.Queue()].inside += 1
+        return true
     }
 }

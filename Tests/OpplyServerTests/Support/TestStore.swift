@@ -136,6 +136,7 @@ func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async t
 extension Inventory {
     /// Takes `quantity` units of one product as an order line does (from its reservation when `reserved`).
     func take(_ product: UUID, _ quantity: Int, reserved: Bool = false, on sql: any SQLDatabase) async throws -> Bool {
-        try await take(OrderLine(product: product, quantity: quantity, field: "test", reserved: reserved), on: sql)
+        let line = OrderLine(product: product, quantity: quantity, field: "test", reserved: reserved)
+        return try taken(line, returned: try await taking(line, on: sql).all().count == 1)
     }
 }
