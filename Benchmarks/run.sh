@@ -8,7 +8,8 @@
 #   Benchmarks/run.sh catalog   # seeds 100,000 products (timed); the big list query uncached vs cached
 #   Benchmarks/run.sh catalog-1m  # BENCH_DATABASE_URL (PostgreSQL) only: seeds 1,000,000 products, then p50/p99
 #                               # uncached for the first page, each filter, three combined, searches, cursor
-#                               # pages 1 / 1,000 / 50,000 deep and offset 9,990
+#                               # pages 1 / 1,000 / 50,000 deep and offset 9,990; BASELINE=path/to/opply first
+#                               # gives the same rows with that build (a before figure), then ours
 #   Benchmarks/run.sh crash     # ROUNDS (default 3) of: order load, SIGKILL the server, restart, check that
 #                               # every acknowledged order/cancel survived and in-flight retries made one order
 #                               # (SIGNAL=TERM for a graceful stop instead)
@@ -206,15 +207,15 @@ catalog-1m)
   [[ ${BENCH_DATABASE_URL:-} == postgres* ]] || { echo "catalog-1m needs BENCH_DATABASE_URL=postgres://…" >&2; exit 2; }
   command -v psql >/dev/null || { echo "catalog-1m needs psql" >&2; exit 2; }
   products=${PRODUCTS:-1000000}
+  latest=$bin
+  bin=${BASELINE:-$bin}  # BASELINE: that build's rows first, on its own schema, then ours after our migrations
   "$bin" migrate
   have=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM products")
   if (( have < products )); then
     echo "== seeding $(( products - have )) products (have $have)"
     /usr/bin/time -f "seed_seconds=%e max_rss_kb=%M" "$bin" seed --products "$(( products - have ))"
   fi
-  psql "$DATABASE_URL" -qc "VACUUM ANALYZE products"
   export CATALOG_CACHE_TTL=0
-  start_server
   # A cursor N products deep, signed as the server signs them (the JWT secret is the benchmark's own): the id and
   # name of the row at that depth in the default list (in stock, by name), read straight from the database.
   cursor_at() {
@@ -233,24 +234,36 @@ PY
   }
   c1000=$(cursor_at 10000)
   c50000=$(cursor_at 500000)
-  echo "== uncached (CATALOG_CACHE_TTL=0), one connection, ${BENCH_SECONDS:-5}s each; targets p50 <= 20 ms, cursor page 50,000 within 1.5x of page 1"
-  for path in \
-    "/api/catalog/products/?limit=10" \
-    "/api/catalog/products/?category=coffee" \
-    "/api/catalog/products/?min_price=5.00&max_price=6.00&ordering=price" \
-    "/api/catalog/products/?in_stock=false&ordering=-created_at" \
-    "/api/catalog/products/?category=coffee&min_price=5.00&max_price=15.00&search=bean&ordering=-price" \
-    "/api/catalog/products/?search=oat" \
-    "/api/catalog/products/?search=harvest%20oa" \
-    "/api/catalog/products/?cursor=" \
-    "/api/catalog/products/?cursor=$c1000" \
-    "/api/catalog/products/?cursor=$c50000" \
-    "/api/catalog/products/?offset=9990"; do
-    status=$(curl -s -o /dev/null -w '%{http_code}' "$base$path")
-    printf '  %-100.100s %s ' "$path" "$status"
-    CATALOG_PATH="$path" wrk -t1 -c1 -d"${BENCH_SECONDS:-5}s" -s Benchmarks/catalog.lua "$base" | grep -E "requests_per_second"
-  done
-  stop_server
+  catalog_rows() {
+    echo "== $bin: uncached (CATALOG_CACHE_TTL=0), one connection, ${BENCH_SECONDS:-5}s each; targets p50 <= 20 ms, cursor page 50,000 within 1.5x of page 1"
+    for path in \
+      "/api/catalog/products/?limit=10" \
+      "/api/catalog/products/?category=coffee" \
+      "/api/catalog/products/?min_price=5.00&max_price=6.00&ordering=price" \
+      "/api/catalog/products/?in_stock=false&ordering=-created_at" \
+      "/api/catalog/products/?category=coffee&min_price=5.00&max_price=15.00&search=bean&ordering=-price" \
+      "/api/catalog/products/?search=oat" \
+      "/api/catalog/products/?search=harvest%20oa" \
+      "/api/catalog/products/?cursor=" \
+      "/api/catalog/products/?cursor=$c1000" \
+      "/api/catalog/products/?cursor=$c50000" \
+      "/api/catalog/products/?offset=9990"; do
+      status=$(curl -s -o /dev/null -w '%{http_code}' "$base$path")
+      printf '  %-100.100s %s ' "$path" "$status"
+      CATALOG_PATH="$path" wrk -t1 -c1 -d"${BENCH_SECONDS:-5}s" -s Benchmarks/catalog.lua "$base" | grep -E "requests_per_second"
+    done
+    stop_server
+  }
+  psql "$DATABASE_URL" -qc "VACUUM ANALYZE products"
+  start_server
+  catalog_rows
+  if [[ $bin != "$latest" ]]; then
+    bin=$latest
+    "$bin" migrate
+    psql "$DATABASE_URL" -qc "VACUUM ANALYZE products"
+    start_server
+    catalog_rows
+  fi
   ;;
 crash)
   export ACCESS_TOKEN_TTL=3600

@@ -36,6 +36,7 @@ import Testing
             try await shop.seedCatalog(products: 2_500)
             for (filters, ordering) in [
                 ("min_price=2.00&in_stock=false", "-price"), ("max_price=20.00", "created_at"), ("category=coffee", "-name"),
+                ("search=co", "name"),
             ] {
                 let query = "\(filters)&ordering=\(ordering)"
                 let before = try await Self.offsetWalk(client, query)

@@ -303,6 +303,18 @@ enum Migrations {
                 "DROP INDEX webhook_deliveries_pending",
                 "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (created_at) WHERE status = 'pending'",
             ]),
+        // A search in name order (`CatalogStore.pageRows`) walks live products by name and matches `search_text`
+        // inside this index, touching the table only for the page's rows. Catalog columns only: a stock `UPDATE` changes
+        // no indexed column, so it stays a HOT update that writes no index entry. SQLite searches through FTS5 instead.
+        Migration(
+            version: 10, name: "live products by name with their search text",
+            statements: [],
+            postgres: [
+                """
+                CREATE INDEX products_live_name ON products (name, id) INCLUDE (search_text, category, price_minor)
+                WHERE archived_at IS NULL
+                """
+            ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {

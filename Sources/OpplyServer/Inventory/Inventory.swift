@@ -21,6 +21,12 @@ struct Inventory: Sendable {
         SQLBinaryExpression(availableExpression, .greaterThan, SQLLiteral.numeric("0"))
     }
 
+    /// `inStockCondition` for a catalog query that reads `products` through an index without the stock columns: the
+    /// stock is looked up by id, so only the rows every other filter let through touch the table.
+    static var inStockLookup: any SQLExpression {
+        SQLQueryString("(SELECT s.on_hand - s.reserved FROM products s WHERE s.id = products.id) > 0")
+    }
+
     /// The stock columns of a new product row and their values for no stock yet: the catalog inserts the row and
     /// this area stocks it (`adjust`, `stockNewProducts`) in the same transaction.
     static let unstockedColumns = ["on_hand", "reserved"]
