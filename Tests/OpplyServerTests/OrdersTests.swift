@@ -208,6 +208,17 @@ import Testing
                 #expect(try await client.send(.get, "/api/catalog/products/\(product)/").json["quantity"] as? Int == 0)
                 try await shop.expectStockInvariants()
             }
+            // The 120 refused orders left nothing behind: no order, line or event (on PostgreSQL a one-line order is
+            // one statement without a transaction around it, which writes its rows only when it took the stock).
+            let written = try await shop.database.read { sql in
+                try await sql.raw(
+                    """
+                    SELECT (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM order_items) AS items,
+                        (SELECT count(*) FROM outbox WHERE topic = 'order.confirmed') AS events
+                    """
+                ).first().map { row in try ["orders", "items", "events"].map { try row.decode(column: $0, as: Int.self) } }
+            }
+            #expect(written == [30, 30, 30])
         }
     }
 

@@ -42,8 +42,8 @@ struct CartController: Sendable {
     }
 
     @Sendable func checkout(_ request: Request, context: CustomerContext) async throws -> Response {
-        try await keys.createOrder(request, customer: context.customer.id) { _, inTransaction in
-            _ = try await cart.checkout(for: context.customer.id, then: inTransaction)
+        try await keys.createOrder(request, customer: context.customer.id) { _, answer in
+            try await cart.checkout(for: context.customer.id, storing: answer)
         }
     }
 }

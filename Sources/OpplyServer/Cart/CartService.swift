@@ -101,8 +101,8 @@ struct CartService: Sendable {
 
     /// Turns the cart into an order in one transaction, exactly as a direct order is placed: held lines are
     /// taken from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
-    func checkout(for customer: UUID, then: (Order, any SQLDatabase) async throws -> Void) async throws -> Order {
-        let order = try await store.database.transaction { sql in
+    func checkout(for customer: UUID, storing answer: OrderService.StoringAnswer?) async throws -> PlacedOrder {
+        let placed = try await store.database.transaction { sql in
             try await lock.lockCart(of: customer, on: sql)
             let lines = try await store.claim(customer: customer, on: sql)
             guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
@@ -111,10 +111,10 @@ struct CartService: Sendable {
                     OrderLine(
                         product: $0.product, quantity: $0.quantity, field: "items[\($0.product.uuidString.lowercased())]", reserved: $0.held
                     )
-                }, for: customer, on: sql, then: then)
+                }, for: customer, on: sql, storing: answer)
         }
         orders.metrics?.ordersPlaced.increment()
-        return order
+        return placed
     }
 
     /// Releases expired reservations, a batch per transaction, until none are left. Returns how many lines it released.

@@ -13,13 +13,13 @@ enum EventType: String, CaseIterable, Codable, Sendable {
 struct Outbox: Sendable {
     /// Records `event` with `data` (the event's JSON payload) on the caller's transaction.
     func record(_ event: EventType, data: some Encodable, at now: Date, on sql: any SQLDatabase) async throws {
-        try await recording(event, data: data, at: now, on: sql).run()
+        try await sql.raw(recording(event, payload: try JSONCoding.encoder.encode(data), at: now).insert).run()
     }
 
-    /// The `INSERT` that records `event`, for running alone (`record`) or inside a larger statement.
-    func recording(_ event: EventType, data: some Encodable, at now: Date, on sql: any SQLDatabase) throws -> SQLInsertBuilder {
-        let payload = String(decoding: try JSONCoding.encoder.encode(data), as: UTF8.self)
-        return sql.insert(into: "outbox").columns("id", "topic", "payload", "created_at", "attempts")
-            .values(SQLBind(UUID()), SQLBind(event.rawValue), SQLBind(payload), SQLBind(now), SQLLiteral.numeric("0"))
+    /// The row that records `event` with its JSON `payload`, for inserting inside a larger statement.
+    func recording(_ event: EventType, payload: Data, at now: Date) -> InsertRows {
+        InsertRows(
+            target: "outbox (id, topic, payload, created_at, attempts)",
+            rows: [[UUID(), event.rawValue, String(decoding: payload, as: UTF8.self), now, 0]])
     }
 }

@@ -65,19 +65,18 @@ struct IdempotentResponder: Sendable {
     }
 
     /// Answers a request that creates an order (direct, or a cart checkout) under its `Idempotency-Key`: `place`
-    /// gets the request body and a closure to run inside the order's transaction, which stores the answer.
+    /// gets the request body and, under a key, what stores the answer inside the order's transaction.
     func createOrder(
-        _ request: Request, customer: UUID,
-        place: (ByteBuffer, _ inTransaction: (Order, any SQLDatabase) async throws -> Void) async throws -> Void
+        _ request: Request, customer: UUID, place: (ByteBuffer, OrderService.StoringAnswer?) async throws -> PlacedOrder
     ) async throws -> Response {
         let body = try await JSONCoding.body(of: request)
         return try await run(request, customer: customer, body: Data(body.readableBytesView)) { claim in
-            var encoded = Data()
-            try await place(body) { order, sql in
-                encoded = try JSONCoding.encoder.encode(order)
-                if let claim { try await store.complete(claim, status: 201, body: String(decoding: encoded, as: UTF8.self), on: sql) }
+            let answer = claim.map { claim in
+                { @Sendable (json: Data, sql: any SQLDatabase) in
+                    try await store.complete(claim, status: 201, body: String(decoding: json, as: UTF8.self), on: sql)
+                }
             }
-            return (.created, encoded)
+            return (.created, try await place(body, answer).json)
         }
     }
 

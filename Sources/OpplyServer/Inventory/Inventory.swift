@@ -55,18 +55,19 @@ struct Inventory: Sendable {
     /// The conditional `UPDATE` that takes an order line's units, `RETURNING id` when the rule held: a direct line
     /// takes from what is available (never from an archived product), a checkout line takes its cart's
     /// reservation, leaving `on_hand` and `reserved` together. `OrderStore.insert(_:also:taking:on:)` runs it: on
-    /// PostgreSQL as one step of the one statement that places an order, on SQLite alone.
-    func taking(_ line: OrderLine, on sql: any SQLDatabase) -> SQLReturningResultBuilder<SQLUpdateBuilder> {
-        let update = sql.update("products")
-            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand - \(bind: line.quantity)"))
-            .where("id", .equal, line.product)
-        if line.reserved {
-            update.set(SQLIdentifier("reserved"), to: SQLQueryString("reserved - \(bind: line.quantity)"))
-                .where(SQLQueryString("reserved >= \(bind: line.quantity)"))
-        } else {
-            update.where("archived_at", .is, SQLLiteral.null).where(SQLQueryString("on_hand - reserved >= \(bind: line.quantity)"))
-        }
-        return update.returning("id")
+    /// PostgreSQL as one step of the one statement that places an order, on SQLite alone. Plain text with binds,
+    /// not a builder: it is written for every order line.
+    func taking(_ line: OrderLine) -> SQLQueryString {
+        let (quantity, product) = (line.quantity, line.product)
+        return line.reserved
+            ? """
+            UPDATE products SET on_hand = on_hand - \(bind: quantity), reserved = reserved - \(bind: quantity) \
+            WHERE id = \(bind: product) AND reserved >= \(bind: quantity) RETURNING id
+            """
+            : """
+            UPDATE products SET on_hand = on_hand - \(bind: quantity) \
+            WHERE id = \(bind: product) AND archived_at IS NULL AND on_hand - reserved >= \(bind: quantity) RETURNING id
+            """
     }
 
     /// Whether `taking(line)` held, given whether it returned the product: false when a direct line is short; a

@@ -17,9 +17,9 @@ struct OrderController: Sendable {
     }
 
     @Sendable func place(_ request: Request, context: CustomerContext) async throws -> Response {
-        try await keys.createOrder(request, customer: context.customer.id) { body, inTransaction in
+        try await keys.createOrder(request, customer: context.customer.id) { body, answer in
             let lines = try orders.lines(from: try JSONCoding.decode(OrderService.PlaceOrder.self, from: body))
-            _ = try await orders.place(lines, for: context.customer.id, then: inTransaction)
+            return try await orders.place(lines, for: context.customer.id, storing: answer)
         }
     }
 

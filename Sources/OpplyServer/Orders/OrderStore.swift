@@ -5,50 +5,49 @@ import SQLKit
 struct OrderStore: Sendable {
     let database: any Database
 
-    /// Writes the order and its lines, then `also` (its outbox event), then runs `takes` (Inventory's conditional
-    /// stock `UPDATE`s, in product order) and returns, for each take, whether it took its units; the caller rolls
-    /// everything back unless all did.
+    /// Runs `takes` (Inventory's conditional stock `UPDATE`s, in product order) and writes the order, its lines and
+    /// `also` (its outbox event), and returns, for each take, whether it took its units.
     ///
-    /// On PostgreSQL this is one statement of data-modifying CTEs, one round trip for the whole order instead of
-    /// three plus one per line. PostgreSQL runs each take when the final `UNION ALL` first reads it, so in product
-    /// order (no deadlocks between multi-line orders), and the unread inserts after them; the row locks are held only
-    /// from there to the commit either way.
-    func insert(
-        _ order: Order, also: [SQLInsertBuilder], taking takes: [SQLReturningResultBuilder<SQLUpdateBuilder>], on sql: any SQLDatabase
-    ) async throws
-        -> [Bool]
-    {
-        let writes = inserting(order, on: sql) + also
+    /// On PostgreSQL this is one statement of data-modifying CTEs, one round trip for the whole order, and the rows
+    /// are written only when every take held: a one-line order is then all-or-nothing by itself, with no
+    /// transaction around it. PostgreSQL runs the takes when the final `SELECT` reads them, in product order (no
+    /// deadlocks between multi-line orders), and the inserts after them, within the statement. On SQLite the rows
+    /// go first and the takes last; there, and for several lines, the caller's transaction rolls everything back
+    /// unless every take held.
+    func insert(_ order: Order, also: [InsertRows], taking takes: [SQLQueryString], on sql: any SQLDatabase) async throws -> [Bool] {
+        let writes = rows(of: order) + also
         guard database.engine == .postgres, !takes.isEmpty else {
-            for write in writes { try await write.run() }
+            for write in writes { try await sql.raw(write.insert).run() }
             var taken: [Bool] = []
-            for take in takes { taken.append(try await take.all().count == 1) }
+            for take in takes { taken.append(try await sql.raw(take).all().count == 1) }
             return taken
         }
-        let step = { (index: Int) in
-            SQLSelectBuilder(on: sql).column(SQLLiteral.numeric("\(index)"), as: "line").from("take_\(index)")
+        var statement: SQLQueryString = "WITH "
+        for (index, take) in takes.enumerated() { statement += "take_\(unsafeRaw: String(index)) AS (" + take + "), " }
+        statement += "taken AS ("
+        for index in takes.indices {
+            statement += "\(unsafeRaw: index == 0 ? "" : " UNION ALL ")SELECT \(literal: index) AS line FROM take_\(unsafeRaw: String(index))"
         }
-        let statement = SQLUnionBuilder(on: sql, initialQuery: step(0).select)
-        for index in takes.indices.dropFirst() { _ = statement.union(all: { _ in step(index) }) }
-        for (index, write) in writes.enumerated() { statement.with("write_\(index)", as: write.query) }
-        for (index, take) in takes.enumerated() { statement.with("take_\(index)", as: take.query) }
-        let lines = Set(try await statement.all().map { try $0.decode(column: "line", as: Int.self) })
+        statement += "), placed AS (SELECT 1 AS one FROM taken HAVING count(*) = \(literal: takes.count))"
+        for (index, write) in writes.enumerated() {
+            statement += ", write_\(unsafeRaw: String(index)) AS (INSERT INTO \(unsafeRaw: write.target) SELECT v.* FROM (" + write.values
+                + ") v, placed)"
+        }
+        statement += " SELECT line FROM taken"
+        let lines = Set(try await sql.raw(statement).all().map { try $0.decode(column: "line", as: Int.self) })
         return takes.indices.map(lines.contains)
     }
 
-    /// The order's row and lines as `INSERT`s.
-    private func inserting(_ order: Order, on sql: any SQLDatabase) -> [SQLInsertBuilder] {
-        let row = sql.insert(into: "orders").columns("id", "customer_id", "status", "total_minor", "created_at", "updated_at")
-            .values(
-                SQLBind(order.id), SQLBind(order.customer), SQLBind(order.status.rawValue), SQLBind(order.totalMinor),
-                SQLBind(order.createdAt), SQLBind(order.updatedAt)
-            )
-        var items = sql.insert(into: "order_items").columns("order_id", "product_id", "name", "unit_price_minor", "quantity")
-        for item in order.items {
-            items = items.values(
-                SQLBind(order.id), SQLBind(item.product), SQLBind(item.name), SQLBind(item.priceMinor), SQLBind(item.quantity))
-        }
-        return [row, items]
+    /// The order's row and lines.
+    private func rows(of order: Order) -> [InsertRows] {
+        [
+            InsertRows(
+                target: "orders (id, customer_id, status, total_minor, created_at, updated_at)",
+                rows: [[order.id, order.customer, order.status.rawValue, order.totalMinor, order.createdAt, order.updatedAt]]),
+            InsertRows(
+                target: "order_items (order_id, product_id, name, unit_price_minor, quantity)",
+                rows: order.items.map { [order.id, $0.product, $0.name, $0.priceMinor, $0.quantity] }),
+        ]
     }
 
     static let columns = [
