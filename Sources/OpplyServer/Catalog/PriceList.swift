@@ -25,7 +25,9 @@ struct PriceEntry: Sendable, Equatable {
 
 extension CatalogStore: PriceList {
     func entries(_ ids: [UUID], on sql: any SQLDatabase) async throws -> [UUID: PriceEntry] {
-        let rows = try await sql.select().columns("id", "name", "price_minor", "archived_at").from("products").where("id", .in, ids).all()
+        guard !ids.isEmpty else { return [:] }
+        // Plain text with binds, not a builder: every order runs it.
+        let rows = try await sql.raw("SELECT id, name, price_minor, archived_at FROM products WHERE id IN (\(binds: ids))").all()
         var result: [UUID: PriceEntry] = [:]
         for row in rows {
             result[try row.decode(column: "id", as: UUID.self)] = PriceEntry(

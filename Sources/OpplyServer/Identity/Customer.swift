@@ -32,6 +32,8 @@ public struct Customer: Codable, Sendable, Equatable {
     }
 
     static let columns = ["id", "username", "email", "first_name", "last_name", "is_staff", "date_joined"]
+    /// `columns` as a select list.
+    static let selectList = columns.joined(separator: ", ")
 }
 
 /// Encodes a UUID the way the API promises: a lower-case string.

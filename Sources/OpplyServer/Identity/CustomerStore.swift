@@ -5,9 +5,9 @@ import SQLKit
 struct CustomerStore: Sendable {
     let database: any Database
 
+    /// An open account by id. Plain text with a bind, not a builder: every authenticated request runs it.
     func find(id: UUID, on sql: any SQLDatabase) async throws -> Customer? {
-        try await sql.select().columns(Customer.columns.map { SQLIdentifier($0) }).from("customers")
-            .where("id", .equal, id).where("deleted_at", .is, SQLLiteral.null)
+        try await sql.raw("SELECT \(unsafeRaw: Customer.selectList) FROM customers WHERE id = \(bind: id) AND deleted_at IS NULL")
             .first().map(Customer.init(row:))
     }
 
