@@ -26,11 +26,13 @@ struct OrderStore: Sendable {
         for (index, take) in takes.enumerated() { statement += "take_\(unsafeRaw: String(index)) AS (" + take + "), " }
         statement += "taken AS ("
         for index in takes.indices {
-            statement += "\(unsafeRaw: index == 0 ? "" : " UNION ALL ")SELECT \(literal: index) AS line FROM take_\(unsafeRaw: String(index))"
+            statement +=
+                "\(unsafeRaw: index == 0 ? "" : " UNION ALL ")SELECT \(literal: index) AS line FROM take_\(unsafeRaw: String(index))"
         }
         statement += "), placed AS (SELECT 1 AS one FROM taken HAVING count(*) = \(literal: takes.count))"
         for (index, write) in writes.enumerated() {
-            statement += ", write_\(unsafeRaw: String(index)) AS (INSERT INTO \(unsafeRaw: write.target) SELECT v.* FROM (" + write.values
+            statement +=
+                ", write_\(unsafeRaw: String(index)) AS (INSERT INTO \(unsafeRaw: write.target) SELECT v.* FROM (" + write.values
                 + ") v, placed)"
         }
         statement += " SELECT line FROM taken"
