@@ -34,9 +34,7 @@ struct CatalogStore: Sendable {
     /// Cursor pages have no count and are not walked.
     private func walkedPage(_ query: ProductQuery, count: Int, on sql: any SQLDatabase) async throws -> [Product]? {
         guard sql.dialect.name == "postgresql", query.searchPattern != nil, query.ordering.column != "name" else { return nil }
-        var others = query
-        others.search = nil
-        let base = try await self.count(others, on: sql)
+        let base = try await self.count(query.withoutSearch, on: sql)
         let needed = query.page.offset + query.page.limit
         let expected = needed * base / max(count, 1)
         guard expected * 4 <= Self.walkLimit else { return nil }
@@ -48,10 +46,8 @@ struct CatalogStore: Sendable {
 
     /// `query`'s offset page from the first `rows` rows its filters other than the search let through, in its order.
     private func walk(_ query: ProductQuery, reading rows: Int, on sql: any SQLDatabase) -> SQLQueryString {
-        var others = query
-        others.search = nil
         let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
-        let walked = filtered(sql.select().columns(Product.columns).column("search_text").from("products"), others)
+        let walked = filtered(sql.select().columns(Product.columns).column("search_text").from("products"), query.withoutSearch)
             .orderBy(query.ordering.column, direction).orderBy("id", direction).limit(rows)
         let order = query.ordering.descending ? "DESC" : "ASC"
         return """
@@ -292,5 +288,14 @@ struct CatalogStore: Sendable {
         try await sql.update("products").set("archived_at", to: now).set("updated_at", to: now)
             .where("id", .equal, id).where("archived_at", .is, SQLLiteral.null)
             .returning("id").all().count == 1
+    }
+}
+
+extension ProductQuery {
+    /// The same query without its search: the rows a search walk tests.
+    fileprivate var withoutSearch: ProductQuery {
+        var query = self
+        query.search = nil
+        return query
     }
 }

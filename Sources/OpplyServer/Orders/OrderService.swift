@@ -48,12 +48,12 @@ struct OrderService: Sendable {
     }
 
     /// Places an order once it is the turn of its products (`ProductTurns`), in its own transaction; `answer`, when
-    /// given, stores the order's JSON inside it (an idempotent response). A one-line order with no answer to store
-    /// runs without a transaction on PostgreSQL: its one statement is all-or-nothing by itself
-    /// (`OrderStore.insert`), which spares two round trips per order.
+    /// given, stores the order's JSON inside it (an idempotent response). An order the store places all-or-nothing
+    /// by itself (`OrderStore.placesAlone`), with no answer to store, runs without a transaction: two round trips
+    /// fewer per order.
     func place(_ lines: [OrderLine], for customer: UUID, storing answer: StoringAnswer? = nil) async throws -> PlacedOrder {
         let placed = try await turns.inTurn(for: lines.map(\.product)) {
-            if answer == nil, lines.count == 1, store.database.engine == .postgres {
+            if answer == nil, store.placesAlone(lines: lines.count) {
                 return try await store.database.withWriter { sql in try await place(lines, for: customer, on: sql) }
             }
             return try await store.database.transaction { sql in try await place(lines, for: customer, on: sql, storing: answer) }

@@ -14,6 +14,10 @@ struct OrderStore: Sendable {
     /// deadlocks between multi-line orders), and the inserts after them, within the statement. On SQLite the rows
     /// go first and the takes last; there, and for several lines, the caller's transaction rolls everything back
     /// unless every take held.
+    /// Whether `insert` places an order of `lines` lines all-or-nothing without a transaction around it: on
+    /// PostgreSQL one line is one statement whose rows are written only when its take held.
+    func placesAlone(lines: Int) -> Bool { database.engine == .postgres && lines == 1 }
+
     func insert(_ order: Order, also: [InsertRows], taking takes: [SQLQueryString], on sql: any SQLDatabase) async throws -> [Bool] {
         let writes = rows(of: order) + also
         guard database.engine == .postgres, !takes.isEmpty else {
