@@ -315,6 +315,14 @@ enum Migrations {
                 WHERE archived_at IS NULL
                 """
             ]),
+        // Every list query reads live products only, so `products_live_name` serves each name-order page that
+        // `products_name` did. With both, a search in name order was a coin toss: the plans cost the same within the
+        // planner's 1 % (the in-stock subquery is costed on every row), and walking `products_name` fetches each row
+        // from the table to test the search (`?search=oat` at a million: 190 ms instead of 16 ms).
+        Migration(
+            version: 11, name: "one name index for live products",
+            statements: [],
+            postgres: ["DROP INDEX products_name"]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {

@@ -23,8 +23,8 @@ struct Inventory: Sendable {
 
     /// `inStockCondition` for a catalog query that reads `products` through an index without the stock columns: the
     /// stock is looked up by id, so only the rows every other filter let through touch the table.
-    static var inStockLookup: any SQLExpression {
-        SQLQueryString("(SELECT s.on_hand - s.reserved FROM products s WHERE s.id = products.id) > 0")
+    static func inStockLookup(of row: String = "products") -> SQLQueryString {
+        "(SELECT s.on_hand - s.reserved FROM products s WHERE s.id = \(ident: row).id) > 0"
     }
 
     /// The stock columns of a new product row and their values for no stock yet: the catalog inserts the row and
