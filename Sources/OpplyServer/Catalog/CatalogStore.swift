@@ -64,7 +64,7 @@ struct CatalogStore: Sendable {
     private func namePage(_ query: ProductQuery, count: Int, on sql: any SQLDatabase) async throws -> [Product]? {
         guard sql.dialect.name == "postgresql", query.searchPattern != nil, query.ordering.column == "name" else { return nil }
         if count > sortLimit {
-            let walked = try await sql.raw(nameWalk(query, reading: nameWalkLimit, on: sql)).all()
+            let walked = try await sql.raw(walk(query, reading: nameWalkLimit, on: sql)).all()
             if walked.count == min(query.page.limit, count - query.page.offset) { return try walked.map(Product.init(row:)) }
         }
         return try await sql.raw(sorted(query, on: sql)).all().map(Product.init(row:))
@@ -81,37 +81,26 @@ struct CatalogStore: Sendable {
             """
     }
 
-    /// `query`'s offset page (in name order) from the first `rows` rows of `products_live_name` its filters other
-    /// than the search and the stock let through; the stock is looked up for the matches only.
-    private func nameWalk(_ query: ProductQuery, reading rows: Int, on sql: any SQLDatabase) -> SQLQueryString {
+    /// `query`'s offset page from the first `rows` rows of its ordering's index that its filters other than the search
+    /// and the stock let through. The window reads only ids, the ordering column and the text (for name order all
+    /// in `products_live_name`, so no table row); stock is looked up for the matches only, the page's rows by id.
+    private func walk(_ query: ProductQuery, reading rows: Int, on sql: any SQLDatabase) -> SQLQueryString {
+        let column = query.ordering.column
         let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
         var unfiltered = query.withoutSearch
         unfiltered.inStock = false
-        let window = filtered(sql.select().columns("id", "name", "search_text").from("products"), unfiltered)
-            .orderBy("name", direction).orderBy("id", direction).limit(rows)
+        let window = filtered(sql.select().columns("id", column, "search_text").from("products"), unfiltered)
+            .orderBy(column, direction).orderBy("id", direction).limit(rows)
         let stock: SQLQueryString = query.inStock ? " AND \(Inventory.inStockLookup(of: "w"))" : ""
         let order = query.ordering.descending ? "DESC" : "ASC"
         let ids: SQLQueryString = """
             SELECT w.id FROM (\(window.query)) w WHERE w.search_text LIKE \(bind: query.searchPattern ?? "%") ESCAPE '\\'\(stock) \
-            ORDER BY w.name \(unsafeRaw: order), w.id \(unsafeRaw: order) \
+            ORDER BY w.\(ident: column) \(unsafeRaw: order), w.id \(unsafeRaw: order) \
             LIMIT \(literal: query.page.limit) OFFSET \(literal: query.page.offset)
             """
         let page = sql.select().columns(Product.columns).from("products").where(SQLQueryString("id IN (\(ids))"))
-            .orderBy("name", direction).orderBy("id", direction)
+            .orderBy(column, direction).orderBy("id", direction)
         return "\(page.query)"
-    }
-
-    /// `query`'s offset page from the first `rows` rows its filters other than the search let through, in its order.
-    private func walk(_ query: ProductQuery, reading rows: Int, on sql: any SQLDatabase) -> SQLQueryString {
-        let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
-        let walked = filtered(sql.select().columns(Product.columns).column("search_text").from("products"), query.withoutSearch)
-            .orderBy(query.ordering.column, direction).orderBy("id", direction).limit(rows)
-        let order = query.ordering.descending ? "DESC" : "ASC"
-        return """
-            SELECT w.* FROM (\(walked.query)) w WHERE w.search_text LIKE \(bind: query.searchPattern ?? "%") ESCAPE '\\' \
-            ORDER BY w.\(ident: query.ordering.column) \(unsafeRaw: order), w.id \(unsafeRaw: order) \
-            LIMIT \(literal: query.page.limit) OFFSET \(literal: query.page.offset)
-            """
     }
 
     /// The exact number of products `query`'s filters match: from `counts` while the catalog's versions stand still,
@@ -209,11 +198,8 @@ struct CatalogStore: Sendable {
             var plans: [String] = []
             var statements = [offsetPage(query, on: sql).query, cursorPage(query, from: position, on: sql).query]
             if query.searchPattern != nil {
-                if query.ordering.column == "name" {
-                    statements += [sorted(query, on: sql), nameWalk(query, reading: nameWalkLimit, on: sql)]
-                } else {
-                    statements.append(walk(query, reading: Self.walkLimit, on: sql))
-                }
+                statements.append(walk(query, reading: query.ordering.column == "name" ? nameWalkLimit : Self.walkLimit, on: sql))
+                if query.ordering.column == "name" { statements.append(sorted(query, on: sql)) }
             }
             for statement in statements {
                 let rows = try await sql.raw("EXPLAIN \(statement)").all()
