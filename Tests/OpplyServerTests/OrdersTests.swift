@@ -48,6 +48,30 @@ import Testing
                 try await $0.select().column("topic").from("outbox").all().map { try $0.decode(column: "topic", as: String.self) }
             }
             #expect(events == ["order.confirmed"])
+
+            // The server remembers what it priced orders at; a product renamed, repriced or archived since is priced
+            // afresh, alone (one statement on PostgreSQL) or beside another line.
+            let changed = try await client.send(
+                .patch, "/api/catalog/products/\(coffee)/", json: ["name": "Coffee Beans", "price": "21.50"], token: staff)
+            #expect(changed.status == .ok, "\(changed.text)")
+            let alone = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": coffee, "quantity": 1]]], token: token)
+            #expect(alone.status == .created, "\(alone.text)")
+            #expect(alone.json["total"] as? String == "21.50")
+            #expect((alone.json["order_items"] as? [[String: Any]])?.first?["name"] as? String == "Coffee Beans")
+            _ = try await client.send(.patch, "/api/catalog/products/\(tea)/", json: ["price": "0.20"], token: staff)
+            let beside = try await client.send(
+                .post, "/api/orders/orders/",
+                json: ["order_items": [["product": coffee, "quantity": 1], ["product": tea, "quantity": 1]]],
+                token: token)
+            #expect(beside.status == .created, "\(beside.text)")
+            #expect(beside.json["total"] as? String == "21.70")
+            _ = try await client.send(.delete, "/api/catalog/products/\(tea)/", token: staff)
+            let archived = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": tea, "quantity": 1]]], token: token)
+            #expect(archived.status == .badRequest, "\(archived.text)")
+            #expect(archived.fields.contains("order_items[0].product"))
+            #expect(try await client.quantity(of: coffee) == 1)
             try await shop.expectStockInvariants()
         }
     }

@@ -56,18 +56,22 @@ struct Inventory: Sendable {
     /// takes from what is available (never from an archived product), a checkout line takes its cart's
     /// reservation, leaving `on_hand` and `reserved` together. `OrderStore.insert(_:also:taking:on:)` runs it: on
     /// PostgreSQL as one step of the one statement that places an order, on SQLite alone. Plain text with binds,
-    /// not a builder: it is written for every order line.
-    func taking(_ line: OrderLine) -> SQLQueryString {
+    /// not a builder: it is written for every order line. With `price`, a line priced from memory
+    /// (`RecentPrices`), it holds only while the product still has that name and price.
+    func taking(_ line: OrderLine, pricedAt price: PriceEntry? = nil) -> SQLQueryString {
         let (quantity, product) = (line.quantity, line.product)
-        return line.reserved
+        var take: SQLQueryString =
+            line.reserved
             ? """
             UPDATE products SET on_hand = on_hand - \(bind: quantity), reserved = reserved - \(bind: quantity) \
-            WHERE id = \(bind: product) AND reserved >= \(bind: quantity) RETURNING id
+            WHERE id = \(bind: product) AND reserved >= \(bind: quantity)
             """
             : """
             UPDATE products SET on_hand = on_hand - \(bind: quantity) \
-            WHERE id = \(bind: product) AND archived_at IS NULL AND on_hand - reserved >= \(bind: quantity) RETURNING id
+            WHERE id = \(bind: product) AND archived_at IS NULL AND on_hand - reserved >= \(bind: quantity)
             """
+        if let price { take += " AND price_minor = \(bind: price.priceMinor) AND name = \(bind: price.name)" }
+        return take + " RETURNING id"
     }
 
     /// Whether `taking(line)` held, given whether it returned the product: false when a direct line is short; a

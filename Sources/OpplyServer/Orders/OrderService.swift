@@ -14,6 +14,8 @@ struct OrderService: Sendable {
     let maxLines = 100
     /// Where direct orders for one product take turns before their transaction.
     let turns: ProductTurns
+    /// What direct orders were last priced at, so a repeat product needs no read.
+    let recent = RecentPrices()
     var metrics: ShopMetrics?
 
     struct PlaceOrder: Decodable, Sendable {
@@ -50,13 +52,25 @@ struct OrderService: Sendable {
     /// Places an order once it is the turn of its products (`ProductTurns`), in its own transaction; `answer`, when
     /// given, stores the order's JSON inside it (an idempotent response). An order the store places all-or-nothing
     /// by itself (`OrderStore.placesAlone`), with no answer to store, runs without a transaction: two round trips
-    /// fewer per order.
+    /// fewer per order. It is priced from `recent` where it can; when one of those products has moved (its name,
+    /// price or archiving), nothing was written and it is placed once more, priced afresh.
     func place(_ lines: [OrderLine], for customer: UUID, storing answer: StoringAnswer? = nil) async throws -> PlacedOrder {
         let placed = try await turns.inTurn(for: lines.map(\.product)) {
-            if answer == nil, store.placesAlone(lines: lines.count) {
-                return try await store.database.withWriter { sql in try await place(lines, for: customer, on: sql) }
+            func attempt(remembered: Bool) async throws -> PlacedOrder {
+                if answer == nil, store.placesAlone(lines: lines.count) {
+                    return try await store.database.withWriter { sql in
+                        try await place(lines, for: customer, on: sql, remembered: remembered)
+                    }
+                }
+                return try await store.database.transaction { sql in
+                    try await place(lines, for: customer, on: sql, storing: answer, remembered: remembered)
+                }
             }
-            return try await store.database.transaction { sql in try await place(lines, for: customer, on: sql, storing: answer) }
+            do {
+                return try await attempt(remembered: true)
+            } catch is PricesMoved {
+                return try await attempt(remembered: false)
+            }
         }
         metrics?.ordersPlaced.increment()
         return placed
@@ -70,12 +84,21 @@ struct OrderService: Sendable {
     /// transaction. The order is encoded once, for its event and its answer. A product's row lock is held only from
     /// its `UPDATE` to the commit, which is what lets orders for one hot product follow each other quickly on
     /// PostgreSQL (where all of it is one statement). Any short line throws `409` after checking them all, and the
-    /// caller rolls everything back.
-    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer? = nil) async throws
-        -> PlacedOrder
-    {
+    /// caller rolls everything back. `remembered`: lines are priced from `recent` where it knows the product, and
+    /// when such a line's take fails because the product moved, `PricesMoved` is thrown for the caller to roll back
+    /// and place the order again without.
+    func place(
+        _ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer? = nil, remembered: Bool = false
+    ) async throws -> PlacedOrder {
         let lines = lines.sorted { $0.product.uuidString < $1.product.uuidString }
-        let catalog = try await prices.entries(lines.map(\.product), on: sql)
+        var catalog = remembered ? recent.known(lines.map(\.product)) : [:]
+        let fromMemory = Set(catalog.keys)
+        let unread = lines.map(\.product).filter { catalog[$0] == nil }
+        if !unread.isEmpty {
+            let read = try await prices.entries(unread, on: sql)
+            recent.remember(read)
+            catalog.merge(read) { $1 }
+        }
         let unknown = lines.filter { catalog[$0.product].map { $0.archived } ?? true }
         guard unknown.isEmpty else {
             throw AppError.validation(unknown.map { FieldProblem("\($0.field).product", "Unknown or discontinued product.") })
@@ -93,7 +116,17 @@ struct OrderService: Sendable {
         let json = try JSONCoding.encoder.encode(order)
         try await answer?(json, sql)
         let returned = try await store.insert(
-            order, also: [outbox.recording(.orderConfirmed, payload: json, at: now)], taking: lines.map(inventory.taking), on: sql)
+            order, also: [outbox.recording(.orderConfirmed, payload: json, at: now)],
+            taking: lines.map { inventory.taking($0, pricedAt: fromMemory.contains($0.product) ? catalog[$0.product] : nil) }, on: sql)
+        let failed = zip(lines, returned).filter { !$0.1 }.map(\.0.product).filter(fromMemory.contains)
+        if !failed.isEmpty {
+            let read = try await prices.entries(failed, on: sql)
+            let moved = failed.filter { read[$0] != catalog[$0] }
+            if !moved.isEmpty {
+                recent.remember(read, forgetting: moved)
+                throw PricesMoved()
+            }
+        }
         var short: [OrderLine] = []
         for (line, returned) in zip(lines, returned) where try !inventory.taken(line, returned: returned) {
             short.append(line)
@@ -161,6 +194,10 @@ struct OrderService: Sendable {
         try await store.orders(filter, page: page)
     }
 }
+
+/// A line priced from `RecentPrices` was not taken because its product's name, price or archiving changed since:
+/// nothing of the order stays, and it is placed again, priced afresh.
+private struct PricesMoved: Error {}
 
 /// A new order and its JSON, encoded once for its outbox event and its answer.
 struct PlacedOrder: Sendable {
