@@ -34,7 +34,7 @@ struct DeliveryWorker: Service {
     var configured: WebhookEndpoint?
     var perEndpoint = 16
     /// Deliveries one send slot takes per claim, sent one after another.
-    var chain = 8
+    var chain = 16
 
     /// How long a claimed delivery is held for its sender: past it, another round (on any instance) sends it again.
     /// Long enough for a whole chain to time out.
@@ -44,17 +44,17 @@ struct DeliveryWorker: Service {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
         configuration.httpVersion = .http1Only
-        // Sends run on their own event loop thread at a lower CPU priority (nice 10; on Linux a thread's own): on a
-        // busy instance the shop's requests (on SQLite, the order holding the one writer) come first.
+        // Sends, their signing and their HTTP, run on their own event loop thread at a lower CPU priority (nice 10; on
+        // Linux a thread's own): on a busy instance the shop's requests (on SQLite, the order holding the one writer)
+        // come first.
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         try? await loop.next().submit { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }.get()
         let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
+        let sender = LoopExecutor(loop: loop.next())
         let sending = Sending()
         let finished = Finished()
         await withDiscardingTaskGroup { group in
             var measured = ContinuousClock.now - .seconds(1)
-            var fannedOut = ContinuousClock.now - .seconds(1)
-            var backlog = false
             var ensured = configured == nil
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var busy = false
@@ -67,31 +67,26 @@ struct DeliveryWorker: Service {
                     }
                     let now = clock.now
                     var round = FulfilmentStore.Round(outcomes: outcomes, now: now, leaseUntil: now + lease.timeInterval)
-                    // New events are fanned out at most ten times a second while sends keep the loop busy, at once when
-                    // the last round left more than a batch behind.
-                    let fanOutDue = backlog || ContinuousClock.now - fannedOut >= .milliseconds(100)
                     var slots: [UUID: (endpoint: WebhookEndpoint, free: Int)] = [:]
                     for endpoint in try await store.enabledEndpoints() {
                         let free = sending.free(for: endpoint.id, total: concurrency, perEndpoint: perEndpoint)
                         if free > 0 { slots[endpoint.id] = (endpoint, free) } else { busy = true }
                     }
-                    if fanOutDue || !slots.isEmpty, try await store.hasWork(for: Array(slots.keys), at: now) {
-                        if fanOutDue {
-                            fannedOut = ContinuousClock.now
-                            round.fanOut = now
-                        }
+                    let work = try await store.work(for: Array(slots.keys), at: now)
+                    if work.events { round.fanOut = now }
+                    if work.events || !work.due.isEmpty {
                         round.claims = slots.map { (endpoint: $0.key, limit: $0.value.free * chain) }
+                        round.due = work.due
                     }
                     let (fanned, claimed) = try await store.run(round)
                     recorded = true
-                    backlog = fanned == 500
                     busy = busy || fanned > 0
                     for (id, deliveries) in claimed where !deliveries.isEmpty {
                         guard let (endpoint, free) = slots[id] else { continue }
                         busy = true
                         for chain in Self.chains(deliveries, slots: free) {
                             sending.start(endpoint.id)
-                            group.addTask {
+                            group.addTask(executorPreference: sender) {
                                 await send(chain, to: endpoint, client: client, finished: finished)
                                 sending.finish(endpoint.id)
                             }
@@ -108,9 +103,11 @@ struct DeliveryWorker: Service {
                     if !recorded { finished.add(contentsOf: outcomes) }
                     logger.warning("Webhook delivery round failed; will retry", metadata: ["error": "\(error)"])
                 }
-                // While there is work, come back soon for what finished sends made room for (each round is one write,
-                // so not too soon); while sends are out, soon enough to record their outcomes; idle, poll calmly.
-                let pause = busy || sending.inFlight > 0 ? .milliseconds(50) : interval
+                // While there is work, come back soon for what finished sends made room for; while sends are out,
+                // soon enough to record their outcomes; idle, poll calmly. Each round is one write, which on SQLite
+                // waits for the one writer the orders need too: ten a second at most, each fanning out, claiming and
+                // recording everything since the last.
+                let pause = busy || sending.inFlight > 0 ? .milliseconds(100) : interval
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }
         }
@@ -221,6 +218,20 @@ struct DeliveryWorker: Service {
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout { return "timed out" }
         return String(describing: error).prefix(300).description
+    }
+}
+
+/// Runs the send tasks on the worker's own (niced) event loop thread instead of the shared cooperative pool.
+private final class LoopExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

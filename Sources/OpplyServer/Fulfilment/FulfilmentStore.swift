@@ -273,8 +273,10 @@ struct FulfilmentStore: Sendable {
         var outcomes: [Outcome] = []
         /// Fan new events out, when set.
         var fanOut: Date?
-        /// How many due deliveries to take per endpoint.
+        /// How many deliveries to take per endpoint: its due ones first (for endpoints in `due`), then new ones.
         var claims: [(endpoint: UUID, limit: Int)] = []
+        /// Endpoints with deliveries due (`work(for:at:)`); for the others the claim's `UPDATE` would find nothing.
+        var due: Set<UUID> = []
         var now: Date
         var leaseUntil: Date
         var isEmpty: Bool { outcomes.isEmpty && fanOut == nil && claims.isEmpty }
@@ -287,7 +289,7 @@ struct FulfilmentStore: Sendable {
         return try await database.transaction { sql in
             try await record(round.outcomes, on: sql)
             var claimed: [UUID: [Claimed]] = [:]
-            for (endpoint, limit) in round.claims {
+            for (endpoint, limit) in round.claims where round.due.contains(endpoint) {
                 claimed[endpoint] = try await claim(endpoint, limit: limit, at: round.now, leaseUntil: round.leaseUntil, on: sql)
             }
             guard let moment = round.fanOut else { return (0, claimed) }
@@ -300,17 +302,21 @@ struct FulfilmentStore: Sendable {
         }
     }
 
-    /// Whether a round has anything to do besides recording: events not fanned out yet, or deliveries of `endpoints`
-    /// due by `now`. A read, so an idle worker takes no write lock.
-    func hasWork(for endpoints: [UUID], at now: Date) async throws -> Bool {
+    /// What a round has to do besides recording: whether there are events not fanned out yet, and which of
+    /// `endpoints` have deliveries due by `now`. Reads, so an idle worker takes no write lock and a busy one's
+    /// write runs no claim that would find nothing.
+    func work(for endpoints: [UUID], at now: Date) async throws -> (events: Bool, due: Set<UUID>) {
         try await database.read { sql in
-            if try await sql.select().column("id").from("outbox").where("dispatched_at", .is, SQLLiteral.null).limit(1).first() != nil {
-                return true
+            let events =
+                try await sql.select().column("id").from("outbox").where("dispatched_at", .is, SQLLiteral.null).limit(1).first() != nil
+            var due: Set<UUID> = []
+            for endpoint in endpoints
+            where try await sql.select().column("id").from("webhook_deliveries").where("endpoint_id", .equal, endpoint)
+                .where(Self.isPending).where("next_attempt_at", .lessThanOrEqual, now).limit(1).first() != nil
+            {
+                due.insert(endpoint)
             }
-            guard !endpoints.isEmpty else { return false }
-            return try await sql.select().column("id").from("webhook_deliveries").where("endpoint_id", .in, endpoints)
-                .where(Self.isPending).where("next_attempt_at", .lessThanOrEqual, now)
-                .limit(1).first() != nil
+            return (events, due)
         }
     }
 
