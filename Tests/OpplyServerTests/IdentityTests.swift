@@ -290,11 +290,16 @@ import Testing
             let next = try #require(all.json["next"] as? String)
             #expect(next.hasSuffix("/api/identity/customers/?limit=2&offset=2"))
             #expect(all.json["previous"] is NSNull)
+            // Leo's account is remembered from his last request; his new rights hold from the next one, and losing
+            // them too.
+            #expect(try await client.send(.get, "/api/identity/customers/", token: leo).json["count"] as? Int == 1)
             let promoted = try await client.send(.patch, "/api/identity/customers/\(leoID)/", json: ["is_staff": true], token: staff)
             #expect(promoted.json["is_staff"] as? Bool == true)
+            #expect(try await client.send(.get, "/api/identity/customers/", token: leo).json["count"] as? Int == 3)
+            _ = try await client.send(.patch, "/api/identity/customers/\(leoID)/", json: ["is_staff": false], token: staff)
+            #expect(try await client.send(.get, "/api/identity/customers/", token: leo).json["count"] as? Int == 1)
             #expect(try await client.send(.get, "/api/identity/customers/?limit=101", token: staff).status == .badRequest)
             #expect(try await client.send(.get, "/api/identity/customers/?offset=-1", token: staff).status == .badRequest)
-            _ = leo
         }
     }
 

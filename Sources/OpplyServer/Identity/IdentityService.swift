@@ -11,6 +11,8 @@ struct IdentityService: Sendable {
     let clock: WallClock
     /// Empties a closed account's cart, releasing its stock.
     let carts: any CartReleaser
+    /// Accounts behind tokens checked lately; forgotten here whenever this service changes one.
+    let recent = RecentCustomers()
 
     struct Registration: Decodable, Sendable {
         var username: String
@@ -139,9 +141,11 @@ struct IdentityService: Sendable {
     /// The customer an access token belongs to; `401` if the token is bad or the account is gone.
     func authenticate(bearer token: String) async throws -> Customer {
         let claims = try await tokens.verify(token, type: "access")
-        guard let id = claims.customerID, let customer = try await store.find(id: id) else {
-            throw AppError.unauthorized("Token is invalid or expired.")
-        }
+        guard let id = claims.customerID else { throw AppError.unauthorized("Token is invalid or expired.") }
+        let (known, epoch) = recent.customer(id)
+        if let known { return known }
+        guard let customer = try await store.find(id: id) else { throw AppError.unauthorized("Token is invalid or expired.") }
+        recent.remember(customer, readSince: epoch)
         return customer
     }
 
@@ -174,6 +178,7 @@ struct IdentityService: Sendable {
             guard caller.isStaff else { throw AppError.forbidden }
             isStaff = wanted
         }
+        defer { recent.forget(id) }
         do {
             return try await store.database.transaction { sql in
                 if let email, try await store.taken(usernameKey: nil, emailKey: email.lowercased(), except: id, on: sql).email {
@@ -196,6 +201,7 @@ struct IdentityService: Sendable {
     /// Its orders stay, for the shop's books.
     func delete(_ id: UUID, caller: Customer) async throws {
         _ = try await customer(id, caller: caller)
+        defer { recent.forget(id) }
         try await store.database.transaction { sql in
             try await carts.empty(for: id, on: sql)
             try await store.softDelete(id: id, at: clock.now, on: sql)
