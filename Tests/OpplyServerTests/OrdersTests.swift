@@ -401,3 +401,12 @@ import Testing
         }
     }
 }
+
+@Test func timeOrderedIDsAreVersion7AndSortByTheirMillisecond() {
+    let start = Date(timeIntervalSince1970: 1_796_000_000)
+    let ids = (0..<100).map { UUID.timeOrdered(at: start + Double($0) * 0.002) }  // one per 2 ms
+    #expect(Set(ids).count == 100)
+    #expect(ids.allSatisfy { $0.uuid.6 >> 4 == 7 && $0.uuid.8 >> 6 == 0b10 })
+    #expect(ids.map(\.uuidString) == ids.map(\.uuidString).sorted())
+    #expect(ids[0].uuidString.lowercased().hasPrefix(String(format: "%08x", UInt32(1_796_000_000_000 >> 16))))
+}

@@ -155,7 +155,7 @@ struct FulfilmentStore: Sendable {
         for event in events {
             guard let type = EventType(rawValue: event.topic) else { continue }
             for endpoint in endpoints where endpoint.receives(type) {
-                let id = UUID()
+                let id = UUID.timeOrdered(at: now)
                 var claimed: Claimed?
                 var due = now
                 if room[endpoint.id, default: 0] > 0 {

@@ -20,6 +20,6 @@ struct Outbox: Sendable {
     func recording(_ event: EventType, payload: Data, at now: Date) -> InsertRows {
         InsertRows(
             target: "outbox (id, topic, payload, created_at, attempts)",
-            rows: [[UUID(), event.rawValue, String(decoding: payload, as: UTF8.self), now, 0]])
+            rows: [[UUID.timeOrdered(at: now), event.rawValue, String(decoding: payload, as: UTF8.self), now, 0]])
     }
 }

@@ -110,7 +110,7 @@ struct OrderService: Sendable {
             }
         }
         let order = Order(
-            id: UUID(), customer: customer, status: .confirmed, items: items,
+            id: .timeOrdered(at: now), customer: customer, status: .confirmed, items: items,
             totalMinor: items.totalMinor, createdAt: now, updatedAt: now
         )
         let json = try JSONCoding.encoder.encode(order)
