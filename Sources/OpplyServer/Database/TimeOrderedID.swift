@@ -3,7 +3,7 @@ import Foundation
 extension UUID {
     /// A version 7 UUID (RFC 9562): the first 48 bits are the Unix time in milliseconds, the rest random. Rows keyed by
     /// it are written at the end of their indexes, a few pages per batch, instead of each on a random page.
-    static func timeOrdered(at date: Date = Date()) -> UUID {
+    static func timeOrdered(at date: Date) -> UUID {
         var bytes = UUID().uuid
         let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1_000))
         bytes.0 = UInt8(truncatingIfNeeded: milliseconds >> 40)

@@ -8,7 +8,7 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-#if canImport(Glibc)
+#if os(Linux)
     import Glibc
 #endif
 
@@ -44,13 +44,15 @@ struct DeliveryWorker: Service {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
         configuration.httpVersion = .http1Only
-        // Sends, their signing and their HTTP, run on their own event loop thread at a lower CPU priority (nice 10; on
-        // Linux a thread's own): on a busy instance the shop's requests (on SQLite, the order holding the one writer)
-        // come first.
+        // Sends, their signing and their HTTP, run on their own event loop thread, on Linux at a lower CPU priority
+        // (nice 10, the thread's own; elsewhere it would be the whole process's): on a busy instance the shop's
+        // requests (on SQLite, the order holding the one writer) come first.
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        try? await loop.next().submit { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }.get()
-        let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
         let sender = LoopExecutor(loop: loop.next())
+        #if os(Linux)
+            try? await sender.loop.submit { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }.get()
+        #endif
+        let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
         let sending = Sending()
         let finished = Finished()
         await withDiscardingTaskGroup { group in

@@ -91,8 +91,8 @@ struct OrderService: Sendable {
         _ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer? = nil, remembered: Bool = false
     ) async throws -> PlacedOrder {
         let lines = lines.sorted { $0.product.uuidString < $1.product.uuidString }
-        var catalog = remembered ? recent.known(lines.map(\.product)) : [:]
-        let fromMemory = Set(catalog.keys)
+        let known = remembered ? recent.known(lines.map(\.product)) : [:]
+        var catalog = known
         let unread = lines.map(\.product).filter { catalog[$0] == nil }
         if !unread.isEmpty {
             let read = try await prices.entries(unread, on: sql)
@@ -117,11 +117,11 @@ struct OrderService: Sendable {
         try await answer?(json, sql)
         let returned = try await store.insert(
             order, also: [outbox.recording(.orderConfirmed, payload: json, at: now)],
-            taking: lines.map { inventory.taking($0, pricedAt: fromMemory.contains($0.product) ? catalog[$0.product] : nil) }, on: sql)
-        let failed = zip(lines, returned).filter { !$0.1 }.map(\.0.product).filter(fromMemory.contains)
+            taking: lines.map { inventory.taking($0, pricedAt: known[$0.product]) }, on: sql)
+        let failed = zip(lines, returned).filter { !$0.1 && known[$0.0.product] != nil }.map(\.0.product)
         if !failed.isEmpty {
             let read = try await prices.entries(failed, on: sql)
-            let moved = failed.filter { read[$0] != catalog[$0] }
+            let moved = failed.filter { read[$0] != known[$0] }
             if !moved.isEmpty {
                 recent.remember(read, forgetting: moved)
                 throw PricesMoved()
