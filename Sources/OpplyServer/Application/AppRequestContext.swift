@@ -10,6 +10,9 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public let remoteAddress: SocketAddress?
     public var correlationID = ""
     public var customer: Customer?
+    /// The back office's signed-in staff member and the form a `POST` sent, set by `BackOfficeGate`.
+    var staffSession: StaffSession?
+    var form = Form()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

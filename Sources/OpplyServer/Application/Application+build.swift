@@ -34,5 +34,6 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     CartController(cart: shop.cart, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)
     OrderController(orders: shop.orders, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)
     FulfilmentController(desk: shop.desk, webhooks: shop.webhooks, identity: shop.identity).addRoutes(to: router)
+    BackOffice(shop: shop).addRoutes(to: router)
     return router
 }

@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// - on PostgreSQL, the catalog listener (`CatalogListener`: other instances' catalog changes drop this cache);
 /// - the fulfilment worker (`DeliveryWorker`: outbox to webhook deliveries, with retries);
 /// - the cart sweeper (`CartService.sweep`: releases expired reservations), every `backgroundInterval` (2 s);
-/// - the janitor, every minute: expired idempotency keys and refresh tokens.
+/// - the janitor, every minute: expired idempotency keys, refresh tokens and back-office sessions.
 /// Each is safe on many instances at once; none stops the server when a round fails.
 extension Shop {
     var services: [any Service] {
@@ -30,6 +30,7 @@ extension Shop {
             Janitor(every: .seconds(60), logger: logger) { [idempotency, identity, clock] in
                 try await idempotency.deleteExpired()
                 try await identity.store.deleteExpiredRefreshTokens(before: clock.now)
+                try await identity.deleteEndedSessions()
             },
         ]
     }

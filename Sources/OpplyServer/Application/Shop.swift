@@ -23,6 +23,8 @@ public struct Shop: Sendable {
     let metrics: ShopMetrics
     /// Whether the primary answers, probed in the background for `/health/ready`.
     let probe: DatabaseProbe
+    /// The back office's templates and assets, loaded (and checked) before the server starts.
+    let views: Views
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
@@ -57,6 +59,7 @@ public struct Shop: Sendable {
         self.clock = clock
         self.logger = logger
         self.probe = DatabaseProbe(database, role: "primary", timeout: config.databaseProbeTimeout, logger: logger)
+        self.views = try await Views.load()
         let inventory = Inventory(clock: clock)
         let customers = CustomerStore(database: database)
         let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database))

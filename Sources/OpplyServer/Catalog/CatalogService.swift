@@ -29,6 +29,8 @@ struct CatalogService: Sendable {
         var price: String?
         var category: String??
 
+        init() {}
+
         private enum CodingKeys: String, CodingKey { case name, description, price, category, quantity }
 
         init(from decoder: any Decoder) throws {
@@ -113,7 +115,64 @@ struct CatalogService: Sendable {
         }
     }
 
+    // MARK: Staff reads (uncached, from the primary's view of the catalog)
+
+    /// A keyset page of the staff's product list: `query`'s filters from the position its cursor names, with the
+    /// cursors of the pages before and after it when there are any.
+    func staffPage(_ query: ProductQuery) async throws -> (products: [Product], previous: String?, next: String?) {
+        let raw = query.cursor ?? ""
+        let position = try raw.isEmpty ? nil : cursors.decode(raw, for: query)
+        let (products, more) = try await store.page(query, from: position)
+        let backwards = position?.direction == .before
+        let next = more || backwards ? products.last.map { cursors.encode(CatalogCursor(.after, of: $0, for: query)) } : nil
+        let previous =
+            position != nil && (more || !backwards)
+            ? products.first.map { cursors.encode(CatalogCursor(.before, of: $0, for: query)) } : nil
+        return (products, previous, next)
+    }
+
+    /// How many products `query`'s filters match, exactly (kept between catalog changes).
+    func count(_ query: ProductQuery) async throws -> Int {
+        try await store.count(query)
+    }
+
+    func product(_ id: UUID) async throws -> Product {
+        guard let product = try await store.primary.read({ try await store.product(id, on: $0) }) else { throw AppError.notFound }
+        return product
+    }
+
+    /// A product's stock on the shelf and in carts, and its latest stock changes, newest first.
+    func stock(of id: UUID, history limit: Int = 50) async throws -> (onHand: Int, reserved: Int, history: [Inventory.StockChange]) {
+        try await store.primary.read { sql in
+            guard let level = try await inventory.level(of: id, on: sql) else { throw AppError.notFound }
+            return (level.onHand, level.reserved, try await inventory.history(of: id, limit: limit, on: sql))
+        }
+    }
+
+    /// Live products with nothing left to order, up to `cap`.
+    func outOfStock(cap: Int) async throws -> Int {
+        try await store.primary.read { try await inventory.outOfStock(cap: cap, on: $0) }
+    }
+
+    /// Every category; `counted`, with its number of live products (a count per category: not for every page).
+    func categories(counted: Bool = true) async throws -> [Category] {
+        try await store.categories(counted: counted)
+    }
+
     // MARK: Staff writes
+
+    func createCategory(slug: String, name: String) async throws -> Category {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        var problems = Self.problems(name: nil, description: nil, category: slug)
+        if !(1...100).contains(name.count) { problems.append(FieldProblem("name", "Give a name of 1 to 100 characters.")) }
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+        return try await changing { sql in
+            guard try await store.insertCategory(slug, name: name, on: sql) else {
+                throw AppError.conflict(code: "category_exists", "A category with the slug '\(slug)' already exists.")
+            }
+            return Category(slug: slug, name: name, productCount: 0)
+        }
+    }
 
     func create(_ input: NewProduct, staff: Customer) async throws -> Product {
         var problems = Self.problems(name: input.name, description: input.description, category: input.category ?? nil)

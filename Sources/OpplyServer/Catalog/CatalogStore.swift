@@ -103,6 +103,11 @@ struct CatalogStore: Sendable {
         return "\(page.query)"
     }
 
+    /// The exact number of products `query`'s filters match (the back office's list, beside its keyset pages).
+    func count(_ query: ProductQuery) async throws -> Int {
+        try await reader.read { try await count(query, on: $0) }
+    }
+
     /// The exact number of products `query`'s filters match: from `counts` while the catalog's versions stand still,
     /// else counted in the statement that reads the versions it is exact for.
     private func count(_ query: ProductQuery, on sql: any SQLDatabase) async throws -> Int {
@@ -244,14 +249,12 @@ struct CatalogStore: Sendable {
         return try await select.first().map(Product.init(row:))
     }
 
-    func categories() async throws -> [Category] {
+    /// Every category, with its number of live products when `counted` (else 0).
+    func categories(counted: Bool = true) async throws -> [Category] {
         try await reader.read { sql in
-            let rows = try await sql.raw(
-                """
-                SELECT c.slug, c.name, (SELECT count(*) FROM products p WHERE p.category = c.slug AND p.archived_at IS NULL) AS product_count
-                FROM categories c ORDER BY c.slug
-                """
-            ).all()
+            let count: SQLQueryString =
+                counted ? "(SELECT count(*) FROM products p WHERE p.category = c.slug AND p.archived_at IS NULL)" : "0"
+            let rows = try await sql.raw("SELECT c.slug, c.name, \(count) AS product_count FROM categories c ORDER BY c.slug").all()
             return try rows.map(Self.category(row:))
         }
     }
@@ -271,6 +274,12 @@ struct CatalogStore: Sendable {
             name: try row.decode(column: "name", as: String.self),
             productCount: try row.decode(column: "product_count", as: Int.self)
         )
+    }
+
+    /// A new category; false when the slug is taken.
+    func insertCategory(_ slug: String, name: String, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.insert(into: "categories").columns("slug", "name").values(SQLBind(slug), SQLBind(name))
+            .ignoringConflicts(with: ["slug"]).returning("slug").all().count == 1
     }
 
     /// Creates the category for a slug not seen before, named from the slug.

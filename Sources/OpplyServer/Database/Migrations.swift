@@ -323,6 +323,31 @@ enum Migrations {
             version: 11, name: "one name index for live products",
             statements: [],
             postgres: ["DROP INDEX products_name"]),
+        // The back office: staff sign-in sessions (Identity's; the id is stored hashed, so a copy of the table signs no
+        // one in), the stock after each adjustment for a product's history, and indexes for the history and for the
+        // order desk's product filter (keyed by order, so a product's orders are found without reading their lines).
+        Migration(
+            version: 12, name: "back office",
+            statements: [
+                """
+                CREATE TABLE staff_sessions (
+                    id_hash TEXT PRIMARY KEY,
+                    customer_id {uuid} NOT NULL REFERENCES customers(id),
+                    csrf TEXT NOT NULL,
+                    flash TEXT,
+                    created_at {time} NOT NULL,
+                    seen_at {time} NOT NULL
+                )
+                """,
+                "CREATE INDEX staff_sessions_customer ON staff_sessions (customer_id)",
+                "CREATE INDEX staff_sessions_seen ON staff_sessions (seen_at)",
+                "CREATE INDEX staff_sessions_created ON staff_sessions (created_at)",
+                "ALTER TABLE inventory_adjustments ADD COLUMN on_hand_after {int}",
+                "CREATE INDEX inventory_adjustments_history ON inventory_adjustments (product_id, created_at, id)",
+                "DROP INDEX inventory_adjustments_product",
+                "CREATE INDEX order_items_product_order ON order_items (product_id, order_id)",
+                "DROP INDEX order_items_product",
+            ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 
 /// The staff side of orders: every customer's orders with who placed them, fulfilment, and staff cancellation. The
 /// rules themselves (one conditional status change, stock back exactly once, the outbox event) live in `OrderService`.
@@ -25,6 +26,33 @@ struct OrderDesk: Sendable {
         let (list, count) = try await orders.orders(filter, page: page)
         let names = try await identity.usernames(of: Array(Set(list.map(\.customer))))
         return (list.map { DeskOrder(order: $0, customerUsername: names[$0.customer]) }, count)
+    }
+
+    /// A keyset page of the desk, newest first, with who placed each order.
+    func orders(_ filter: OrderFilter, from position: UUID?, newer: Bool, limit: Int) async throws -> (orders: [DeskOrder], more: Bool) {
+        let (list, more) = try await orders.orders(filter, from: position, newer: newer, limit: limit)
+        let names = try await identity.usernames(of: Array(Set(list.map(\.customer))))
+        return (list.map { DeskOrder(order: $0, customerUsername: names[$0.customer]) }, more)
+    }
+
+    /// How many orders `filter` matches, counted no further than `cap`.
+    func count(_ filter: OrderFilter, cap: Int) async throws -> Int {
+        try await orders.count(filter, cap: cap)
+    }
+
+    /// Fulfils each order on its own (one conditional change each): the ones fulfilled, and why each other was not.
+    func fulfil(_ ids: [UUID]) async throws -> (fulfilled: [UUID], refused: [(id: UUID, reason: String)]) {
+        var fulfilled: [UUID] = []
+        var refused: [(id: UUID, reason: String)] = []
+        for id in ids {
+            do {
+                _ = try await orders.fulfil(id, note: nil)
+                fulfilled.append(id)
+            } catch let error as AppError where error.status == .conflict || error.status == .notFound {
+                refused.append((id, error.detail ?? error.title))
+            }
+        }
+        return (fulfilled, refused)
     }
 
     func order(_ id: UUID) async throws -> DeskOrder {

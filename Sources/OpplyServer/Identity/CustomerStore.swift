@@ -23,6 +23,15 @@ struct CustomerStore: Sendable {
         }
     }
 
+    /// The open account with this username (any case).
+    func find(usernameKey: String) async throws -> Customer? {
+        try await database.read { sql in
+            try await sql.raw(
+                "SELECT \(unsafeRaw: Customer.selectList) FROM customers WHERE username_key = \(bind: usernameKey) AND deleted_at IS NULL"
+            ).first().map(Customer.init(row:))
+        }
+    }
+
     func find(id: UUID) async throws -> Customer? {
         try await database.read { try await find(id: id, on: $0) }
     }

@@ -13,6 +13,8 @@ struct IdentityService: Sendable {
     let carts: any CartReleaser
     /// Accounts behind tokens checked lately; forgotten here whenever this service changes one.
     let recent = RecentCustomers()
+    /// Back-office sign-ins, ended here whenever an account is closed or loses its staff rights.
+    var sessions: StaffSessionStore { StaffSessionStore(database: store.database) }
 
     struct Registration: Decodable, Sendable {
         var username: String
@@ -69,17 +71,65 @@ struct IdentityService: Sendable {
     }
 
     func login(username: String, password: String, client: String) async throws -> TokenPair {
+        try await startFamily(for: try await checkPassword(username: username, password: password, client: client).id)
+    }
+
+    /// The account a username and password name, counted by the login throttle; `401` when they name none.
+    private func checkPassword(username: String, password: String, client: String, staffOnly: Bool = false) async throws -> Customer {
         if let wait = throttle.attempt(username: username, client: client, now: clock.now) {
             throw AppError.tooManyRequests(retryAfter: wait)
         }
         let found = try await store.credentials(usernameKey: username.lowercased())
         let hash = if let found { found.1 } else { try await passwords.decoyHash() }
         let valid = try await passwords.verify(password, hash: hash)
-        guard let (customer, _) = found, valid else {
+        // A customer's right password is refused like a wrong one: the back office does not say who is staff.
+        guard let (customer, _) = found, valid, customer.isStaff || !staffOnly else {
             throw AppError.unauthorized("No active account found with the given credentials.")
         }
         throttle.recordSuccess(username: username, client: client)
-        return try await startFamily(for: customer.id)
+        return customer
+    }
+
+    // MARK: Back-office sessions
+
+    /// Signs a staff member in to the back office: a new session with a random 256-bit token and CSRF token.
+    func signIn(username: String, password: String, client: String) async throws -> StaffSession {
+        let staff = try await checkPassword(username: username, password: password, client: client, staffOnly: true)
+        let session = StaffSession(staff: staff, token: randomToken(bytes: 32), csrf: randomToken(bytes: 32))
+        try await sessions.insert(idHash: StaffSession.hash(session.token), customer: staff.id, csrf: session.csrf, at: clock.now)
+        return session
+    }
+
+    /// The live session a cookie's token stands for: nil when it is unknown, idle for `StaffSession.idle`, older
+    /// than `StaffSession.lifetime`, or its account is closed or no longer staff (an ended session is deleted).
+    func staffSession(token: String) async throws -> StaffSession? {
+        guard token.utf8.count == 64 else { return nil }
+        let idHash = StaffSession.hash(token)
+        guard let row = try await sessions.find(idHash: idHash) else { return nil }
+        let now = clock.now
+        guard row.staff.isStaff, now.timeIntervalSince(row.seenAt) < StaffSession.idle,
+            now.timeIntervalSince(row.createdAt) < StaffSession.lifetime
+        else {
+            try await sessions.delete(idHash: idHash)
+            return nil
+        }
+        if now.timeIntervalSince(row.seenAt) >= StaffSession.touchEvery { try await sessions.touch(idHash: idHash, at: now) }
+        return StaffSession(staff: row.staff, token: token, csrf: row.csrf, flash: row.flash)
+    }
+
+    func signOut(_ session: StaffSession) async throws {
+        try await sessions.delete(idHash: StaffSession.hash(session.token))
+    }
+
+    /// Keeps `text` for the session's next page (nil clears it once shown).
+    func flash(_ text: String?, for session: StaffSession) async throws {
+        try await sessions.setFlash(text.map { String($0.prefix(2_000)) }, idHash: StaffSession.hash(session.token))
+    }
+
+    /// Drops ended sessions; run by the janitor.
+    func deleteEndedSessions() async throws {
+        let now = clock.now
+        try await sessions.deleteExpired(idleBefore: now - StaffSession.idle, createdBefore: now - StaffSession.lifetime)
     }
 
     /// A new token pair in a new refresh family (a login, or `create-user` tooling).
@@ -151,6 +201,11 @@ struct IdentityService: Sendable {
 
     // MARK: Customer records
 
+    /// The open account a username names, for staff looking someone up (the order desk's customer filter).
+    func customer(username: String) async throws -> Customer? {
+        try await store.find(usernameKey: username.trimmingCharacters(in: .whitespaces).lowercased())
+    }
+
     /// Usernames for the order desk, by customer id.
     func usernames(of ids: [UUID]) async throws -> [UUID: String] {
         try await store.usernames(of: ids)
@@ -189,6 +244,7 @@ struct IdentityService: Sendable {
                         id, firstName: changes.firstName, lastName: changes.lastName, email: email, isStaff: isStaff, on: sql
                     )
                 else { throw AppError.notFound }
+                if isStaff == false { try await sessions.deleteAll(of: id, on: sql) }
                 return updated
             }
         } catch {
@@ -204,6 +260,7 @@ struct IdentityService: Sendable {
         defer { recent.forget(id) }
         try await store.database.transaction { sql in
             try await carts.empty(for: id, on: sql)
+            try await sessions.deleteAll(of: id, on: sql)
             try await store.softDelete(id: id, at: clock.now, on: sql)
         }
     }

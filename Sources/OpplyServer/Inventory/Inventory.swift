@@ -96,33 +96,77 @@ struct Inventory: Sendable {
     /// Stock on hand never drops below what carts hold.
     func adjust(_ productID: UUID, by delta: Int, reason: String, staff: UUID?, on sql: any SQLDatabase) async throws -> AdjustOutcome {
         let now = clock.now
-        let adjusted = try await changed(
-            sql.update("products")
-                .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand + \(bind: delta)"))
-                .set("updated_at", to: now)
-                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
-                .where(SQLQueryString("on_hand + \(bind: delta) >= reserved")))
-        guard adjusted else {
+        let adjusted = try await sql.update("products")
+            .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand + \(bind: delta)"))
+            .set("updated_at", to: now)
+            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+            .where(SQLQueryString("on_hand + \(bind: delta) >= reserved"))
+            .returning("on_hand").first()
+        guard let onHand = try adjusted?.decode(column: "on_hand", as: Int.self) else {
             let exists =
                 try await sql.select().column("id").from("products")
                 .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null).first() != nil
             return exists ? .belowReserved : .unknownProduct
         }
         try await sql.insert(into: "inventory_adjustments")
-            .columns("id", "product_id", "customer_id", "delta", "reason", "created_at")
-            .values(SQLBind(UUID()), SQLBind(productID), SQLBind(staff), SQLBind(delta), SQLBind(reason), SQLBind(now))
+            .columns("id", "product_id", "customer_id", "delta", "reason", "created_at", "on_hand_after")
+            .values(
+                SQLBind(UUID.timeOrdered(at: now)), SQLBind(productID), SQLBind(staff), SQLBind(delta), SQLBind(reason), SQLBind(now),
+                SQLBind(onHand)
+            )
             .run()
         return .adjusted
+    }
+
+    /// One line of a product's stock history: who changed the stock on hand, when, by how much, why, and what it
+    /// came to (unknown for changes recorded before it was kept).
+    struct StockChange: Sendable {
+        let staff: UUID?
+        let at: Date
+        let delta: Int
+        let reason: String
+        let onHandAfter: Int?
+    }
+
+    /// A product's latest `limit` stock changes, newest first.
+    func history(of productID: UUID, limit: Int, on sql: any SQLDatabase) async throws -> [StockChange] {
+        try await sql.select().columns("customer_id", "created_at", "delta", "reason", "on_hand_after").from("inventory_adjustments")
+            .where("product_id", .equal, productID).orderBy("created_at", .descending).orderBy("id", .descending).limit(limit)
+            .all().map { row in
+                StockChange(
+                    staff: try row.decode(column: "customer_id", as: UUID?.self), at: try row.decode(column: "created_at", as: Date.self),
+                    delta: try row.decode(column: "delta", as: Int.self), reason: try row.decode(column: "reason", as: String.self),
+                    onHandAfter: try row.decode(column: "on_hand_after", as: Int?.self))
+            }
+    }
+
+    /// A product's units on the shelf and in carts.
+    func level(of productID: UUID, on sql: any SQLDatabase) async throws -> (onHand: Int, reserved: Int)? {
+        guard let row = try await sql.select().columns("on_hand", "reserved").from("products").where("id", .equal, productID).first() else {
+            return nil
+        }
+        return (try row.decode(column: "on_hand", as: Int.self), try row.decode(column: "reserved", as: Int.self))
+    }
+
+    /// Live products with nothing left to order, counted no further than `cap`.
+    func outOfStock(cap: Int, on sql: any SQLDatabase) async throws -> Int {
+        try await sql.raw(
+            """
+            SELECT count(*) AS n FROM (SELECT 1 FROM products WHERE archived_at IS NULL AND on_hand - reserved <= 0 LIMIT \(bind: cap)) t
+            """
+        ).first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
     /// Stocks many new products at once (the seed): one audit row each, then one set-based update.
     func stockNewProducts(_ stock: [(UUID, Int)], reason: String, on sql: any SQLDatabase) async throws {
         guard !stock.isEmpty else { return }
         let now = clock.now
-        var insert = sql.insert(into: "inventory_adjustments").columns("id", "product_id", "customer_id", "delta", "reason", "created_at")
+        var insert = sql.insert(into: "inventory_adjustments")
+            .columns("id", "product_id", "customer_id", "delta", "reason", "created_at", "on_hand_after")
         for (productID, quantity) in stock {
             insert = insert.values(
-                SQLBind(UUID()), SQLBind(productID), SQLBind(UUID?.none), SQLBind(quantity), SQLBind(reason), SQLBind(now))
+                SQLBind(UUID.timeOrdered(at: now)), SQLBind(productID), SQLBind(UUID?.none), SQLBind(quantity), SQLBind(reason),
+                SQLBind(now), SQLBind(quantity))
         }
         try await insert.run()
         try await sql.update("products")

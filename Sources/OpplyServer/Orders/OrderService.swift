@@ -193,6 +193,16 @@ struct OrderService: Sendable {
     func orders(_ filter: OrderFilter, page: PageRequest) async throws -> (orders: [Order], count: Int) {
         try await store.orders(filter, page: page)
     }
+
+    /// A keyset page of the orders `filter` matches, newest first (the back office's order desk).
+    func orders(_ filter: OrderFilter, from position: UUID?, newer: Bool, limit: Int) async throws -> (orders: [Order], more: Bool) {
+        try await store.page(filter, from: position, newer: newer, limit: limit)
+    }
+
+    /// How many orders `filter` matches, up to `cap`.
+    func count(_ filter: OrderFilter, cap: Int) async throws -> Int {
+        try await store.count(filter, cap: cap)
+    }
 }
 
 /// A line priced from `RecentPrices` was not taken because its product's name, price or archiving changed since:

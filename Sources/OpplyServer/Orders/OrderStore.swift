@@ -96,6 +96,34 @@ struct OrderStore: Sendable {
         }
     }
 
+    /// A keyset page of the orders `filter` matches, newest first: up to `limit` orders older than the order `from`
+    /// (or, `newer`, newer than it, returned newest first too), and whether more lie beyond them that way. A range
+    /// of `(created_at, id)` on the index the filter picks, so the last page costs what the first does.
+    func page(_ filter: OrderFilter, from position: UUID?, newer: Bool, limit: Int) async throws -> (orders: [Order], more: Bool) {
+        try await database.read { sql in
+            let query = Self.matching(filter, sql.select().columns(Self.columns.map { SQLIdentifier($0) }).from("orders"))
+            if let position {
+                query.where(
+                    SQLQueryString(
+                        "(created_at, id) \(unsafeRaw: newer ? ">" : "<") (SELECT o.created_at, o.id FROM orders o WHERE o.id = \(bind: position))"
+                    ))
+            }
+            let direction: SQLDirection = newer ? .ascending : .descending
+            let rows = try await query.orderBy("created_at", direction).orderBy("id", direction).limit(limit + 1).all()
+            var orders = try await withItems(Array(rows.prefix(limit)), on: sql)
+            if newer { orders.reverse() }
+            return (orders, rows.count > limit)
+        }
+    }
+
+    /// How many orders `filter` matches, counting no further than `cap` (a list says "10,000+", never scans on).
+    func count(_ filter: OrderFilter, cap: Int) async throws -> Int {
+        try await database.read { sql in
+            let matches = Self.matching(filter, sql.select().column(SQLLiteral.numeric("1"), as: "one").from("orders")).limit(cap)
+            return try await sql.raw("SELECT count(*) AS n FROM (\(matches.query)) matches").first()?.decode(column: "n", as: Int.self) ?? 0
+        }
+    }
+
     private static func matching(_ filter: OrderFilter, _ query: SQLSelectBuilder) -> SQLSelectBuilder {
         if let customer = filter.customer { query.where("customer_id", .equal, customer) }
         if let status = filter.status { query.where("status", .equal, status.rawValue) }
