@@ -103,33 +103,48 @@ struct CreateUser: AsyncParsableCommand {
 }
 
 struct Seed: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Add a demo catalog of N products (with stock) across 20 categories.")
+    static let configuration = CommandConfiguration(
+        abstract: "Add a demo catalog of N products (with stock) across 20 categories, and/or N demo orders from demo customers.")
 
-    @Option(help: "How many products to add.") var products = 1_000
+    @Option(help: "How many products to add (1000 when neither option is given).") var products: Int?
+    @Option(help: "How many orders to add, from 300 demo customers over the last 90 days, taking the catalog's stock.") var orders: Int?
 
     func run() async throws {
         let (config, logger) = try loadConfig()
-        guard products > 0 else { throw ValidationError("--products must be at least 1") }
+        let products = self.products ?? (orders == nil ? 1_000 : 0)
+        let orders = self.orders ?? 0
+        guard products >= 0, orders >= 0, products + orders > 0 else { throw ValidationError("give --products or --orders, at least 1") }
         let shop = try await Shop.open(config, logger: logger)
-        let started = ContinuousClock.now
         do {
-            // A line every 5 %, with the rate so far: a million products take minutes, and silence reads as a hang.
-            var reported = 0
-            try await shop.seedCatalog(products: products) { [products] made in
-                let percent = made * 100 / products
-                guard percent / 5 > reported / 5 || made == products else { return }
-                reported = percent
-                let elapsed = (ContinuousClock.now - started).components
-                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-                let rate = seconds > 0 ? Int(Double(made) / seconds) : 0
-                say("seed: \(made)/\(products) products (\(percent) %), \(rate) products/s")
+            if products > 0 {
+                let started = ContinuousClock.now
+                try await shop.seedCatalog(products: products, progress: Self.progress(of: products, "products", since: started))
+                say("Seeded \(products) products in \(ContinuousClock.now - started) into \(config.databaseURL)")
+            }
+            if orders > 0 {
+                let started = ContinuousClock.now
+                try await shop.seedOrders(orders, progress: Self.progress(of: orders, "orders", since: started))
+                say("Seeded \(orders) orders in \(ContinuousClock.now - started) into \(config.databaseURL)")
             }
         } catch {
             await shop.close()
             throw error
         }
         await shop.close()
-        say("Seeded \(products) products in \(ContinuousClock.now - started) into \(config.databaseURL)")
+    }
+
+    /// A line every 5 %, with the rate so far: a million rows take minutes, and silence reads as a hang.
+    static func progress(of total: Int, _ noun: String, since started: ContinuousClock.Instant) -> (Int) -> Void {
+        var reported = 0
+        return { made in
+            let percent = made * 100 / total
+            guard percent / 5 > reported / 5 || made == total else { return }
+            reported = percent
+            let elapsed = (ContinuousClock.now - started).components
+            let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            let rate = seconds > 0 ? Int(Double(made) / seconds) : 0
+            say("seed: \(made)/\(total) \(noun) (\(percent) %), \(rate) \(noun)/s")
+        }
     }
 }
 

@@ -276,6 +276,22 @@ struct CatalogStore: Sendable {
         )
     }
 
+    /// Up to `limit` live products with units to order, picked at random, with their name, price and units
+    /// available (for the order seed).
+    func sample(limit: Int) async throws -> [(id: UUID, name: String, priceMinor: Int, available: Int)] {
+        try await primary.read { sql in
+            try await sql.select().columns("id", "name", "price_minor").column(Inventory.availableExpression, as: "available")
+                .from("products").where("archived_at", .is, SQLLiteral.null).where(Inventory.inStockCondition)
+                .orderBy(SQLFunction("random")).limit(limit).all()
+                .map {
+                    (
+                        try $0.decode(column: "id", as: UUID.self), try $0.decode(column: "name", as: String.self),
+                        try $0.decode(column: "price_minor", as: Int.self), try $0.decode(column: "available", as: Int.self)
+                    )
+                }
+        }
+    }
+
     /// A new category; false when the slug is taken.
     func insertCategory(_ slug: String, name: String, on sql: any SQLDatabase) async throws -> Bool {
         try await sql.insert(into: "categories").columns("slug", "name").values(SQLBind(slug), SQLBind(name))

@@ -83,6 +83,27 @@ struct Inventory: Sendable {
         return returned
     }
 
+    /// Takes many products' units at once for orders written in bulk (the order seed): one conditional statement,
+    /// each product only while it has the units available; throws, rolling the caller's transaction back, when one
+    /// has not.
+    func take(_ quantities: [UUID: Int], on sql: any SQLDatabase) async throws {
+        guard !quantities.isEmpty else { return }
+        var wanted: SQLQueryString = "WITH wanted (id, quantity) AS (VALUES "
+        for (index, (product, quantity)) in quantities.enumerated() {
+            wanted += "\(unsafeRaw: index == 0 ? "" : ", ")(\(bind: product), \(bind: quantity))"
+        }
+        let taken = try await sql.raw(
+            wanted
+                + """
+                ) UPDATE products SET on_hand = on_hand - wanted.quantity FROM wanted WHERE products.id = wanted.id \
+                AND products.archived_at IS NULL AND products.on_hand - products.reserved >= wanted.quantity RETURNING products.id
+                """
+        ).all().count
+        guard taken == quantities.count else {
+            throw AppError.conflict(code: "insufficient_stock", "\(quantities.count - taken) products no longer had the units to take.")
+        }
+    }
+
     /// Puts a cancelled order's units back on the shelf.
     func putBack(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
         try await sql.update("products")

@@ -44,6 +44,25 @@ struct OrderStore: Sendable {
         return takes.indices.map(lines.contains)
     }
 
+    /// Orders as they stand (any status, with their times and notes) and their lines, two statements for all: for
+    /// orders that took their stock by other means (the seed).
+    func insert(history orders: [Order], on sql: any SQLDatabase) async throws {
+        guard !orders.isEmpty else { return }
+        let rows = InsertRows(
+            target: "orders (\(Self.columns.joined(separator: ", ")))",
+            rows: orders.map {
+                [
+                    $0.id, $0.customer, $0.status.rawValue, $0.totalMinor, $0.createdAt, $0.updatedAt, $0.fulfilledAt, $0.fulfilmentNote,
+                    $0.cancelReason,
+                ]
+            })
+        try await sql.raw(rows.insert).run()
+        let items = InsertRows(
+            target: "order_items (order_id, product_id, name, unit_price_minor, quantity)",
+            rows: orders.flatMap { order in order.items.map { [order.id, $0.product, $0.name, $0.priceMinor, $0.quantity] } })
+        try await sql.raw(items.insert).run()
+    }
+
     /// The order's row and lines.
     private func rows(of order: Order) -> [InsertRows] {
         [
