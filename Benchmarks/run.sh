@@ -24,6 +24,14 @@
 #                               # (uncached) and one-line orders while the primary stops for 10 s and for 45 s,
 #                               # then the replica for 10 s; per 5-second window the answers by status and the
 #                               # longest wait; fails on a wait over 3 s, a 500, a lost order or `opply check`
+#   Benchmarks/run.sh backoffice  # its own PostgreSQL (fsync=on): PRODUCTS products, then ORDERS orders (default
+#                               # 100,000 each; both seeds timed), a staff member signed in through /admin/login/,
+#                               # then wrk (2 threads, CONNECTIONS (default 8), DURATION (default 10s) each) on each
+#                               # back-office page (dashboard, order desk with its filters, an order, products with
+#                               # filters, a product, categories) and /health/live for reference: requests/s, p50,
+#                               # p99, whether every page's p99 < 50 ms, peak RSS; fails on an error answer or
+#                               # `opply check`; BASELINE=path/to/opply repeats the pages with that build (a before
+#                               # figure) on the same database
 #
 # Machines here are shared and noisy: compare the figures printed side by side in one run (ratios),
 # not across runs. Environment: DURATION (default 30s), CLIENTS (default 32), PRODUCTS.
@@ -39,7 +47,8 @@ work=$(mktemp -d)
 server_pid=""
 
 cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  # `wait` answers 143 for the server it just stopped: not a failure here, where `set -e` would end the cleanup early.
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && { wait "$server_pid" 2>/dev/null || true; }
   [[ -d $work/pg ]] && scripts/pg-cluster.sh stop "$work/pg" 2>/dev/null
   rm -rf "$work"
 }
@@ -406,6 +415,156 @@ SQL
   echo "== opply check"
   "$bin" check
   ;;
+backoffice)
+  # Its own PostgreSQL, durable (fsync=on), primary only: the back office's pages over a shop with an order history,
+  # signed in as staff through the sign-in form, as a browser would be.
+  if ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || ! command -v psql >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  eval "$(FSYNC=on scripts/pg-cluster.sh start "$work/pg")"
+  export DATABASE_URL=$TEST_POSTGRES_URL
+  duration=${DURATION:-10s}
+  connections=${CONNECTIONS:-8}
+  threads=$(( connections < 2 ? connections : 2 ))  # wrk wants at least one connection per thread
+  "$bin" migrate
+  echo "== seeding ${PRODUCTS:-100000} products"
+  /usr/bin/time -f "seed_seconds=%e max_rss_kb=%M" "$bin" seed --products "${PRODUCTS:-100000}"
+  echo "== seeding ${ORDERS:-100000} orders"
+  /usr/bin/time -f "seed_seconds=%e max_rss_kb=%M" "$bin" seed --orders "${ORDERS:-100000}"
+  psql "$DATABASE_URL" -qc "VACUUM ANALYZE"
+  password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(15))')  # 20 characters
+  "$bin" create-user --username bench-staff --email bench-staff@example.com --password "$password" --staff >/dev/null
+  start_server
+
+  # Signing in answers 303 with the session cookie: `__Host-opply_admin` (Secure) outside development. curl's cookie
+  # jar would not send a Secure cookie over http, so the cookie goes in a header of its own.
+  cookie_name=__Host-opply_admin
+  [[ $APP_ENV == development ]] && cookie_name=opply_admin
+  status=$(curl -sS -o "$work/login.html" -D "$work/login.headers" -w '%{http_code}' "$base/admin/login/" \
+    -H "Origin: $base" -H 'Content-Type: application/x-www-form-urlencoded' \
+    --data-urlencode username=bench-staff --data-urlencode "password=$password" --data-urlencode next=/admin/) || true
+  cookie=$(tr -d '\r' <"$work/login.headers" | sed -n "s/^set-cookie: *\\($cookie_name=[^;][^;]*\\);.*/\\1/Ip")
+  if [[ $status != 303 || -z $cookie ]]; then
+    echo "signing in as bench-staff failed: HTTP $status, and no $cookie_name cookie in:" >&2
+    cat "$work/login.headers" >&2
+    exit 1
+  fi
+  echo "== signed in as bench-staff ($cookie_name)"
+
+  # GET PATH signed in, the page to $work/page.html; anything but a 200 ends the run.
+  fetch() {
+    local status
+    status=$(curl -sS -o "$work/page.html" -D "$work/page.headers" -w '%{http_code}' -H "Cookie: $cookie" "$base$1") || true
+    [[ $status == 200 ]] && return
+    echo "GET $1 answered $status, not 200 $(tr -d '\r' <"$work/page.headers" | grep -i '^location:' || true)" >&2
+    [[ $status == 303 ]] && echo "(a 303 to /admin/login/ means the session cookie was not accepted)" >&2
+    exit 1
+  }
+  # The first id linked as PREFIX<uuid>/ on the page last fetched.
+  first_id() {
+    python3 -c 'import re, sys; m = re.search(re.escape(sys.argv[1]) + r"([0-9a-f-]{36})/", sys.stdin.read()); print(m[1] if m else "")' \
+      "$1" <"$work/page.html"
+  }
+  product_id=$(curl -fsS "$base/api/catalog/products/?limit=1" | json '["results"][0]["id"]')
+  fetch /admin/orders/
+  order_id=$(first_id /admin/orders/)
+  [[ -n $order_id ]] || { echo "no order linked on /admin/orders/: did \`opply seed --orders\` add any?" >&2; exit 1; }
+  # The order seed takes its lines from a sample of the catalog: the product filter uses a product of the newest
+  # order, so that it has orders to show (the catalog's first product may have none).
+  fetch "/admin/orders/$order_id/"
+  ordered_product=$(first_id /admin/products/)
+  [[ -n $ordered_product ]] || { echo "no product linked on /admin/orders/$order_id/" >&2; exit 1; }
+  pages=(
+    /admin/
+    /admin/orders/
+    "/admin/orders/?status=confirmed"
+    "/admin/orders/?customer=demo-customer-001"
+    "/admin/orders/?product=$ordered_product"
+    "/admin/orders/?from=$(date -u -d '30 days ago' +%F)&to=$(date -u +%F)"
+    "/admin/orders/$order_id/"
+    /admin/products/
+    "/admin/products/?search=oat"
+    "/admin/products/?category=coffee&in_stock=true"
+    "/admin/products/$product_id/"
+    /admin/categories/
+    /health/live
+  )
+  # One row from wrk --latency's report (stdin): PATH, requests/s, p50 and p99 in ms, and errors (socket errors and
+  # answers of 400 and above, which wrk counts as "Non-2xx or 3xx responses").
+  wrk_row() {
+    awk -v path="$1" '
+      function ms(text,  n, unit) {  # 850.00us, 1.25ms, 1.02s, 1.50m
+        n = text; sub(/[a-z]+$/, "", n); unit = substr(text, length(n) + 1)
+        if (unit == "us") return n / 1000
+        if (unit == "ms") return n + 0
+        if (unit == "s") return n * 1000
+        if (unit == "m") return n * 60000
+        return n * 3600000
+      }
+      $1 == "50%" { p50 = ms($2) }
+      $1 == "99%" { p99 = ms($2) }
+      $1 == "Requests/sec:" { rps = $2 }
+      /Non-2xx or 3xx responses:/ { errors += $NF }
+      /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
+      END {
+        if (rps == "" || p50 == "" || p99 == "") exit 1
+        printf "%s\t%.1f\t%.2f\t%.2f\t%d\n", path, rps, p50, p99, errors
+      }'
+  }
+  # wrk on each page in turn, signed in; the rows to FILE.
+  backoffice_rows() {
+    : >"$1"
+    for path in "${pages[@]}"; do
+      fetch "$path"
+      if [[ $path == *customer=* ]] && grep -q 'No orders match' "$work/page.html"; then
+        echo "$path lists no orders: are the seed's customers named demo-customer-001…?" >&2; exit 1
+      fi
+      wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base$path" >"$work/wrk.txt"
+      wrk_row "$path" <"$work/wrk.txt" >>"$1" || { echo "no figures in wrk's report:" >&2; cat "$work/wrk.txt" >&2; exit 1; }
+      tail -1 "$1" | awk -F'\t' -v matching="$(grep -o 'Matching [a-z]*: [0-9,+]*' "$work/page.html" || true)" \
+        '{ printf "  %-60s %9.1f req/s  p50 %7.2f ms  p99 %7.2f ms%s%s\n", $1, $2, $3, $4,
+           ($5 ? "  errors " $5 : ""), (matching == "" ? "" : "  (" matching ")") }'
+    done
+  }
+  : >"$work/baseline-rows"
+  echo "== back-office pages, signed in: $threads threads, $connections connections, $duration each"
+  backoffice_rows "$work/rows"
+  stop_server
+  if [[ -n ${BASELINE:-} ]]; then  # another build of the server (the figure before a change), on the same database
+    bin=$BASELINE start_server
+    echo "== the same pages with BASELINE=$BASELINE"
+    backoffice_rows "$work/baseline-rows"
+    stop_server
+  fi
+  echo "== back office: ${PRODUCTS:-100000} products, ${ORDERS:-100000} orders; $connections connections, $duration each"
+  python3 - "$work/rows" "$work/baseline-rows" <<'PY'
+import sys
+read = lambda path: [line.rstrip("\n").split("\t") for line in open(path)]
+ours, baseline = read(sys.argv[1]), read(sys.argv[2])
+head = f"{'URL':<60} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+print(head + (f"   BASELINE: {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}" if baseline else ""))
+for n, (path, rps, p50, p99, errors) in enumerate(ours):
+    line = f"{path:<60} {float(rps):>9.1f} {float(p50):>8.2f} {float(p99):>8.2f} {int(errors):>6}"
+    if n < len(baseline):
+        _, rps, p50, p99, errors = baseline[n]
+        line += f"   {'':9} {float(rps):>9.1f} {float(p50):>8.2f} {float(p99):>8.2f} {int(errors):>6}"
+    print(line)
+pages = [(path, float(p99)) for path, _, _, p99, _ in ours if path.startswith("/admin/")]
+slow = [f"{path} ({p99:.2f} ms)" for path, p99 in pages if p99 >= 50]
+worst = max(pages, key=lambda page: page[1], default=("-", 0.0))
+if slow:
+    print(f"== every back-office page had p99 < 50 ms: NO, {len(slow)} of {len(pages)} did not: {', '.join(slow)}")
+else:
+    print(f"== every back-office page had p99 < 50 ms: yes ({len(pages)} pages; the slowest, {worst[0]}, {worst[1]:.2f} ms)")
+PY
+  failed=0
+  if awk -F'\t' '$5 > 0 { found = 1 } END { exit !found }' "$work/rows" "$work/baseline-rows"; then
+    echo "== error answers (see the errors column): these figures do not count"; failed=1
+  fi
+  echo "== opply check"
+  "$bin" check || failed=1
+  exit $failed
+  ;;
 *)
-  echo "usage: $0 orders|orders-webhook|catalog|catalog-1m|crash|login-storm|outage|pg-orders" >&2; exit 2 ;;
+  echo "usage: $0 orders|orders-webhook|catalog|catalog-1m|crash|login-storm|outage|pg-orders|backoffice" >&2; exit 2 ;;
 esac

@@ -59,6 +59,7 @@ struct Serve: AsyncParsableCommand {
                 "Created the staff account 'admin' with password: \(password)\n(shown once; create your own with `opply create-user --staff`)"
             )
         }
+        say("Back office: http://\(config.host):\(config.port)/admin/ (staff sign in there); API contract: /openapi.yaml")
         logger.info("Serving", metadata: ["address": "http://\(config.host):\(config.port)", "database": "\(config.databaseURL)"])
         try await buildApplication(shop: shop).runService()
     }

@@ -35,10 +35,15 @@ struct Views: Sendable {
 
     /// Loads the templates and assets from the bundle.
     static func load() async throws -> Views {
+        try await Views(folder: try folder())
+    }
+
+    /// Where the bundle keeps the templates and assets.
+    static func folder() throws -> URL {
         guard let folder = Bundle.module.resourceURL?.appendingPathComponent("BackOffice") else {
             throw ConfigError("back office: the BackOffice resource folder is missing from the bundle")
         }
-        return try await Views(folder: folder)
+        return folder
     }
 
     init(folder: URL) async throws {
