@@ -6,9 +6,14 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import SQLKit
+import Synchronization
 import Testing
 
 @testable import OpplyServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A webhook receiver on 127.0.0.1: records every delivery it gets and answers as scripted.
 actor Receiver {
@@ -17,6 +22,7 @@ actor Receiver {
         let timestamp: String
         let signature: String
         let body: Data
+        var host = ""
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
     }
 
@@ -45,8 +51,8 @@ actor Receiver {
     /// Distinct `webhook-id`s received, as a receiver that dedupes would count them.
     var uniqueIDs: Set<String> { Set(deliveries.map(\.id)) }
 
-    /// Runs `body` with the receiver listening; `body` gets its URL.
-    func listen(_ body: @Sendable (String) async throws -> Void) async throws {
+    /// Runs `body` with the receiver listening on `address` (any free port unless `port` is given); `body` gets its URL.
+    func listen(on address: String = "127.0.0.1", port: Int = 0, _ body: @Sendable (String) async throws -> Void) async throws {
         let router = Router()
         router.post("hook") { [self] request, _ in
             let bytes = try await request.body.collect(upTo: 1 << 20)
@@ -54,15 +60,34 @@ actor Receiver {
             let (status, delay) = await receive(
                 Delivery(
                     id: headers[HTTPField.Name("webhook-id")!] ?? "", timestamp: headers[HTTPField.Name("webhook-timestamp")!] ?? "",
-                    signature: headers[HTTPField.Name("webhook-signature")!] ?? "", body: Data(bytes.readableBytesView)
+                    signature: headers[HTTPField.Name("webhook-signature")!] ?? "", body: Data(bytes.readableBytesView),
+                    host: request.head.authority ?? ""
                 ))
             if let delay { try? await Task.sleep(for: delay) }
             await answered()
             return Response(status: status)
         }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await app.test(.live) { client in
-            try await body("http://127.0.0.1:\(client.port ?? 0)/hook")
+        guard address != "127.0.0.1" || port != 0 else {
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { client in try await body("http://127.0.0.1:\(client.port ?? 0)/hook") }
+            return
+        }
+        // The live test client listens on localhost only: another address runs the server itself.
+        let (bound, announce) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router, configuration: .init(address: .hostname(address, port: port)),
+            onServerRunning: { announce.yield($0.localAddress?.port ?? 0) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            var ports = bound.makeAsyncIterator()
+            let port = await ports.next() ?? 0
+            do {
+                try await body("http://\(address):\(port)/hook")
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
         }
     }
 }
@@ -276,6 +301,106 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         }
     }
 
+    @Test func everyAddressButGlobalUnicastIsInternalAndPortsStayInRange() async throws {
+        let refused: [[UInt8]] = [
+            [127, 0, 0, 1], [10, 0, 0, 1], [100, 64, 0, 1], [169, 254, 169, 254], [192, 0, 0, 9], [192, 0, 2, 1], [198, 51, 100, 7],
+            [203, 0, 113, 7], [198, 18, 0, 1], [224, 0, 0, 1], [0, 1, 2, 3],
+            Self.v6("::1"), Self.v6("::"), Self.v6("::127.0.0.1"), Self.v6("::8.8.8.8"), Self.v6("::ffff:127.0.0.1"),
+            Self.v6("::ffff:0:127.0.0.1"), Self.v6("::ffff:0:8.8.8.8"), Self.v6("64:ff9b::10.0.0.1"), Self.v6("64:ff9b::169.254.169.254"),
+            Self.v6("2002:7f00:1::"), Self.v6("2002:a9fe:a9fe::1"), Self.v6("fec0::1"), Self.v6("fe80::1"), Self.v6("fd00:ec2::254"),
+            Self.v6("2001:db8::1"), Self.v6("2001::1"), Self.v6("ff02::1"), Self.v6("3fff::1"), Self.v6("4000::1"),
+        ]
+        for bytes in refused { #expect(WebhookURLGuard.isInternal(bytes), "\(WebhookURLGuard.text(of: bytes) ?? "\(bytes)")") }
+        let global: [[UInt8]] = [
+            [93, 184, 216, 34], [8, 8, 8, 8], Self.v6("2606:2800:220:1:248:1893:25c8:1946"), Self.v6("64:ff9b::8.8.8.8"),
+            Self.v6("2002:808:808::1"), Self.v6("::ffff:8.8.8.8"),
+        ]
+        for bytes in global { #expect(!WebhookURLGuard.isInternal(bytes), "\(WebhookURLGuard.text(of: bytes) ?? "")") }
+
+        var guardrail = WebhookURLGuard()
+        guardrail.resolve = { _ in [[93, 184, 216, 34]] }
+        for url in ["https://hooks.example:0/", "https://hooks.example:65536/", "https://hooks.example:99999999999/"] {
+            await #expect(throws: WebhookURLGuard.Refusal.self, "\(url)") { try await guardrail.target(for: url) }
+        }
+        #expect(try await guardrail.target(for: "https://hooks.example:8443/") == .init(host: "hooks.example", address: "93.184.216.34"))
+        guardrail.resolve = { _ in [[93, 184, 216, 34], [127, 0, 0, 1]] }
+        await #expect(throws: WebhookURLGuard.Refusal.self, "one internal answer among public ones") {
+            try await guardrail.target(for: "https://hooks.example/")
+        }
+    }
+
+    /// The 16 bytes of an IPv6 address.
+    static func v6(_ text: String) -> [UInt8] {
+        var address = in6_addr()
+        guard inet_pton(AF_INET6, text, &address) == 1 else { return [] }
+        return withUnsafeBytes(of: address) { Array($0) }
+    }
+
+    /// A name that answers the check with one address and any later lookup with a loopback one (DNS rebinding): the
+    /// delivery must go to the address that was checked, with the name in `Host`, and never to loopback.
+    @Test(arguments: TestStore.all)
+    func aDeliveryConnectsToTheAddressItWasCheckedAtNotASecondAnswer(store: TestStore) async throws {
+        // 127.0.0.2 stands for the public address the name answers at first (the guard here counts only 127.0.0.1 as
+        // internal); the trap listens where the rebinding name points next.
+        let receiver = Receiver()
+        let trap = Receiver()
+        let lookups = Mutex(0)
+        try await receiver.listen(on: "127.0.0.2") { url in
+            let port = Int(url.split(separator: ":")[2].prefix { $0.isNumber }) ?? 0
+            try await trap.listen(on: "127.0.0.1", port: port) { _ in
+                try await withShop(
+                    store,
+                    configure: { config in
+                        config.webhookAllowHTTP = true
+                        config.webhookResolve = { _ in
+                            lookups.withLock {
+                                $0 += 1
+                                return $0
+                            } <= 2 ? [[127, 0, 0, 2]] : [[127, 0, 0, 1]]
+                        }
+                        config.webhookIsInternal = { $0 == [127, 0, 0, 1] }
+                        config.webhookTimeout = .seconds(2)
+                    }
+                ) { client, shop in
+                    let staff = try await shop.staffToken(client)
+                    let endpoint = try await register(
+                        client, url: "http://localhost:\(port)/hook", events: ["order.confirmed"], staff: staff)
+                    let product = try await client.createProduct("Rebound", quantity: 5, staff: staff)
+                    let (_, token) = try await client.signUp("rebinder")
+                    _ = try await placeOrder(client, product: product, token: token)
+                    let delivered = try await eventually(within: .seconds(10)) { await receiver.deliveries.count == 1 }
+                    #expect(delivered, "delivered to the checked address")
+                    if !delivered {
+                        print(try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/", token: staff).text)
+                    }
+                    #expect(await receiver.deliveries.first?.host == "localhost:\(port)")
+                    #expect(signatureIsValid(try #require(await receiver.deliveries.first), secret: endpoint.secret))
+                    #expect(await trap.deliveries.isEmpty, "nothing reached the loopback address the name answered later")
+                }
+            }
+        }
+        #expect(lookups.withLock { $0 } == 2, "one lookup to register, one for the attempt, none behind the guard's back")
+    }
+
+    @Test func aFailedAttemptIsLoggedCoarselyWithoutAddressOrPortState() async throws {
+        try await withShop(.sqlite, configure: Self.localWebhooks) { client, shop in
+            let staff = try await shop.staffToken(client)
+            // Nothing listens on loopback's port 1: the log says the connection failed, not how.
+            let endpoint = try await register(client, url: "http://127.0.0.1:1/hook", staff: staff)
+            let product = try await client.createProduct("Closed port", quantity: 5, staff: staff)
+            let (_, token) = try await client.signUp("porter")
+            _ = try await placeOrder(client, product: product, token: token)
+            var errors: [String] = []
+            #expect(
+                try await eventually {
+                    errors = try await client.send(.get, "/api/admin/webhooks/\(endpoint.id)/deliveries/", token: staff).list
+                        .compactMap { $0["last_error"] as? String }
+                    return !errors.isEmpty
+                })
+            #expect(errors == ["connection failed"])
+        }
+    }
+
     // MARK: Delivery
 
     @Test(arguments: TestStore.all)
@@ -416,7 +541,7 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
                     #expect(
                         try await eventually {
                             try await client.send(.get, "/api/admin/webhooks/\(stuckEndpoint.id)/deliveries/?status=pending", token: staff)
-                                .list.contains { $0["last_error"] as? String == "timed out" }
+                                .list.contains { $0["last_error"] as? String == "timeout" }
                         }, "the stuck receiver's attempts time out and wait for their retry")
                 }
             }

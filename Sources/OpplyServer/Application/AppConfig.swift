@@ -41,6 +41,9 @@ public struct AppConfig: Sendable {
     /// Whether staff may register `http` endpoints, and endpoints on private or loopback hosts (tests, local demos).
     public var webhookAllowHTTP = false
     public var webhookAllowPrivate = false
+    /// How webhook hosts are resolved and which addresses count as internal: the system's, unless a test programs them.
+    var webhookResolve: WebhookURLGuard.Resolve?
+    var webhookIsInternal: (@Sendable ([UInt8]) -> Bool)?
     /// Waits between a failed delivery attempt and the next; past the last, the delivery is dead (about three days).
     public var webhookRetrySchedule: [Duration] = [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400].map { .seconds($0) }
     /// How long a receiver has to answer one delivery.

@@ -98,7 +98,11 @@ public struct Shop: Sendable {
         self.desk = OrderDesk(orders: orders, identity: identity)
         self.webhooks = WebhookService(
             store: FulfilmentStore(database: database),
-            guardrail: WebhookURLGuard(allowHTTP: config.webhookAllowHTTP, allowPrivate: config.webhookAllowPrivate), clock: clock
+            guardrail: WebhookURLGuard(
+                allowHTTP: config.webhookAllowHTTP, allowPrivate: config.webhookAllowPrivate,
+                resolve: config.webhookResolve ?? WebhookURLGuard.systemResolve,
+                internalAddress: config.webhookIsInternal ?? WebhookURLGuard.isInternal(_:)),
+            clock: clock
         )
     }
 

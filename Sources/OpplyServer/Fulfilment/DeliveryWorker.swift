@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -41,9 +42,6 @@ struct DeliveryWorker: Service {
     var lease: Duration { timeout * (chain + 2) }
 
     func run() async throws {
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
-        configuration.httpVersion = .http1Only
         // Sends, their signing and their HTTP, run on their own event loop thread, on Linux at a lower CPU priority
         // (nice 10, the thread's own; elsewhere it would be the whole process's): on a busy instance the shop's
         // requests (on SQLite, the order holding the one writer) come first.
@@ -52,7 +50,6 @@ struct DeliveryWorker: Service {
         #if os(Linux)
             try? await sender.loop.submit { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }.get()
         #endif
-        let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
         let sending = Sending()
         let finished = Finished()
         await withDiscardingTaskGroup { group in
@@ -89,7 +86,7 @@ struct DeliveryWorker: Service {
                         for chain in Self.chains(deliveries, slots: free) {
                             sending.start(endpoint.id)
                             group.addTask(executorPreference: sender) {
-                                await send(chain, to: endpoint, client: client, finished: finished)
+                                await send(chain, to: endpoint, on: loop, finished: finished)
                                 sending.finish(endpoint.id)
                             }
                         }
@@ -120,7 +117,6 @@ struct DeliveryWorker: Service {
                 "Could not record the last webhook outcomes; those deliveries are sent again after their leases",
                 metadata: ["error": "\(error)"])
         }
-        try? await client.shutdown()
         try? await loop.shutdownGracefully()
     }
 
@@ -134,13 +130,15 @@ struct DeliveryWorker: Service {
 
     /// Sends a chain one delivery after another. What is left when the instance stops or the endpoint answers `410`
     /// is released, due again at once, its attempt not counted.
-    private func send(_ chain: [FulfilmentStore.Claimed], to endpoint: WebhookEndpoint, client: HTTPClient, finished: Finished) async {
+    private func send(_ chain: [FulfilmentStore.Claimed], to endpoint: WebhookEndpoint, on loop: any EventLoopGroup, finished: Finished)
+        async
+    {
         for (index, delivery) in chain.enumerated() {
             guard !Task.isShuttingDownGracefully && !Task.isCancelled else {
                 finished.add(contentsOf: chain[index...].map { .release($0, at: clock.now) })
                 return
             }
-            guard let outcome = await send(delivery, to: endpoint, client: client) else {
+            guard let outcome = await send(delivery, to: endpoint, on: loop) else {
                 finished.add(contentsOf: chain[(index + 1)...].map { .release($0, at: clock.now) })
                 return
             }
@@ -150,36 +148,19 @@ struct DeliveryWorker: Service {
 
     /// One attempt of one delivery, and how it ended, for the next round to record; nil for a `410`, which is
     /// recorded and disables the endpoint at once (recording it again later could undo a staff retry meanwhile).
-    func send(_ delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, client: HTTPClient) async -> FulfilmentStore.Outcome? {
+    func send(_ delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, on loop: any EventLoopGroup) async
+        -> FulfilmentStore.Outcome?
+    {
         let now = clock.now
-        let body = Self.body(of: delivery)
         var statusCode: Int?
         var failure: String?
-        if endpoint.id != configured?.id, let host = URLComponents(string: endpoint.url)?.host,
-            let refusal = await guardrail.refusal(host: host)
-        {
-            failure = refusal
-        } else {
-            var request = HTTPClientRequest(url: endpoint.url)
-            request.method = .POST
-            let timestamp = Int(now.timeIntervalSince1970)
-            let id = delivery.eventID.uuidString.lowercased()
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "User-Agent", value: "opply-webhooks/1")
-            request.headers.add(name: "webhook-id", value: id)
-            request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-            request.headers.add(
-                name: "webhook-signature",
-                value: WebhookSignature.sign(
-                    id: id, timestamp: timestamp, body: body, secrets: endpoint.signingSecrets(at: now)))
-            request.body = .bytes(ByteBuffer(bytes: body))
-            do {
-                let response = try await client.execute(request, timeout: .init(timeout))
-                statusCode = Int(response.status.code)
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-            } catch {
-                failure = Self.describe(error)
-            }
+        do {
+            let target = try await guardrail.target(for: endpoint.url, checkInternal: endpoint.id != configured?.id)
+            statusCode = try await post(Self.request(for: delivery, to: endpoint, at: now), to: target, on: loop)
+        } catch let refusal as WebhookURLGuard.Refusal {
+            failure = refusal.reason
+        } catch {
+            failure = Self.describe(error)
         }
         let finished = clock.now
         var outcome = FulfilmentStore.Outcome(
@@ -209,6 +190,45 @@ struct DeliveryWorker: Service {
         return outcome
     }
 
+    /// The signed `POST` of one delivery.
+    static func request(for delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, at now: Date) -> HTTPClientRequest {
+        let body = body(of: delivery)
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .POST
+        let timestamp = Int(now.timeIntervalSince1970)
+        let id = delivery.eventID.uuidString.lowercased()
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "opply-webhooks/1")
+        request.headers.add(name: "webhook-id", value: id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(
+            name: "webhook-signature",
+            value: WebhookSignature.sign(id: id, timestamp: timestamp, body: body, secrets: endpoint.signingSecrets(at: now)))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        return request
+    }
+
+    /// Sends `request` over a connection of its own to the address `target` was checked at (its host name kept for
+    /// `Host`, TLS SNI and the certificate), and returns the answer's status. A client per attempt: no connection is
+    /// ever reused across resolutions, so a later answer of the name cannot steer a pooled one.
+    func post(_ request: HTTPClientRequest, to target: WebhookURLGuard.Target, on loop: any EventLoopGroup) async throws -> Int {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
+        configuration.httpVersion = .http1Only
+        configuration.maximumUsesPerConnection = 1
+        configuration.dnsOverride = [target.host: target.address]
+        let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
+        do {
+            let response = try await client.execute(request, timeout: .init(timeout))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            try? await client.shutdown()
+            return Int(response.status.code)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     /// `{id, type, created_at, data}`: the same bytes on every attempt, so receivers may dedupe by `webhook-id`.
     static func body(of delivery: FulfilmentStore.Claimed) -> Data {
         let id = delivery.eventID.uuidString.lowercased()
@@ -217,9 +237,12 @@ struct DeliveryWorker: Service {
                 .utf8)
     }
 
+    /// A failed attempt as the delivery log keeps it: coarse, so the log cannot tell an open port from a closed one
+    /// on someone else's network (nor shows an address).
     static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout { return "timed out" }
-        return String(describing: error).prefix(300).description
+        if let error = error as? HTTPClientError, [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) { return "timeout" }
+        if error is NIOSSLError || error is BoringSSLError { return "tls failed" }
+        return "connection failed"
     }
 }
 
