@@ -32,6 +32,14 @@
 #                               # p99, whether every page's p99 < 50 ms, peak RSS; fails on an error answer or
 #                               # `opply check`; BASELINE=path/to/opply repeats the pages with that build (a before
 #                               # figure) on the same database
+#   Benchmarks/run.sh abuse     # the defences at their defaults (no LOGIN_ADDRESS_ATTEMPTS / PASSWORD_QUEUE), BCRYPT_COST=12,
+#                               # a fresh SQLite database: a real user (from 127.0.0.2) signing in 5 times idle, then
+#                               # beside 60 clients (from 127.0.0.1) signing in as random names with a wrong password
+#                               # for FLOOD_SECONDS (default 20): median and max (retries after Retry-After included, up
+#                               # to 30 s), the ratio, the flood's answers by status; then, on a fresh server, 300
+#                               # uploads of a ~1 MiB body stalled for STALL_SECONDS (default 30): RSS idle and peak,
+#                               # connections the server closed, 413s, /health/live every second; BASELINE=path/to/opply
+#                               # repeats both with that build (its own database), side by side
 #
 # Machines here are shared and noisy: compare the figures printed side by side in one run (ratios),
 # not across runs. Environment: DURATION (default 30s), CLIENTS (default 32), PRODUCTS.
@@ -45,10 +53,12 @@ port=${PORT:-18080}
 base="http://127.0.0.1:$port"
 work=$(mktemp -d)
 server_pid=""
+helper_pid=""  # a load or client running beside the server, stopped by the cleanup if the run ends early
 
 cleanup() {
   # `wait` answers 143 for the server it just stopped: not a failure here, where `set -e` would end the cleanup early.
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && { wait "$server_pid" 2>/dev/null || true; }
+  [[ -n $helper_pid ]] && kill "$helper_pid" 2>/dev/null
   [[ -d $work/pg ]] && scripts/pg-cluster.sh stop "$work/pg" 2>/dev/null
   rm -rf "$work"
 }
@@ -59,6 +69,9 @@ swift build -c release --product opply >&2
 bin=.build/release/opply
 
 export APP_ENV=production LOG_LEVEL=warning BCRYPT_COST=4 HOST=127.0.0.1 PORT=$port
+# Every load here comes from 127.0.0.1 for many customers: lift the per-address sign-in limit and the hashing queue's
+# bound, which exist to stop one client's flood (the abuse mode puts them back).
+export LOGIN_ADDRESS_ATTEMPTS=1000000 PASSWORD_QUEUE=10000
 export JWT_SECRET=benchmark-secret-benchmark-secret-0123456789
 export DATABASE_URL="${BENCH_DATABASE_URL:-sqlite://$work/bench.sqlite}"  # a postgres:// URL works too
 
@@ -565,6 +578,47 @@ PY
   "$bin" check || failed=1
   exit $failed
   ;;
+abuse)
+  # The defences at the server's defaults and bcrypt at production cost; each build on a fresh SQLite database.
+  unset LOGIN_ADDRESS_ATTEMPTS PASSWORD_QUEUE
+  export BCRYPT_COST=12
+  flood_seconds=${FLOOD_SECONDS:-20}
+  stall_seconds=${STALL_SECONDS:-30}
+  # Both attacks on $bin, each on a server of its own (so the peak RSS is that attack's); figures to $work/PREFIX-*.json.
+  abuse_attacks() {
+    local prefix=$1
+    export DATABASE_URL="sqlite://$work/$prefix.sqlite"
+    echo "== $bin: a login flood beside a real user"
+    start_server
+    # The real user comes from 127.0.0.2 (all of 127/8 is loopback on Linux), the flood from 127.0.0.1.
+    curl -fsS --interface 127.0.0.2 -o /dev/null "$base/health/live" ||
+      { echo "no connection from 127.0.0.2 (curl --interface 127.0.0.2): the real user needs an address of its own" >&2; exit 1; }
+    curl -fsS --interface 127.0.0.2 -o /dev/null "$base/api/identity/register/" -H 'Content-Type: application/json' \
+      -d '{"username":"real-user","email":"real-user@example.com","password":"real-user-pass-42","password2":"real-user-pass-42"}'
+    echo "== the real user signs in 5 times in a row, idle"
+    python3 Benchmarks/abuse.py real "$base" real-user real-user-pass-42 5 "$work/$prefix-idle.json"
+    echo "== 60 clients flood sign-ins for $flood_seconds s (on while the real user still signs in); after 3 s the real user, 5 times"
+    # The flood stands in for machines elsewhere: at nice 19 it takes only CPU the server leaves idle.
+    touch "$work/flood.hold"
+    nice -n 19 python3 Benchmarks/abuse.py flood "$base" "$flood_seconds" 60 "$work/flood.hold" "$work/$prefix-flood.json" &
+    helper_pid=$!
+    sleep 3
+    python3 Benchmarks/abuse.py real "$base" real-user real-user-pass-42 5 "$work/$prefix-busy.json"
+    rm "$work/flood.hold"
+    wait "$helper_pid"; helper_pid=""
+    stop_server
+    echo "== $bin: 300 uploads of a ~1 MiB body to /api/identity/register/, stalled for $stall_seconds s, on a fresh server"
+    start_server
+    python3 Benchmarks/abuse.py stall "$base" 300 "$stall_seconds" "$server_pid" "$work/$prefix-stall.json"
+    stop_server
+  }
+  abuse_attacks ours
+  if [[ -n ${BASELINE:-} ]]; then  # another build of the server (the figure before a change); it ignores unknown variables
+    bin=$BASELINE abuse_attacks baseline
+  fi
+  echo "== abuse: BCRYPT_COST=12, LOGIN_ADDRESS_ATTEMPTS, PASSWORD_QUEUE, HTTP_READ_TIMEOUT and MAX_CONNECTIONS at their defaults"
+  python3 Benchmarks/abuse.py report "$work/ours" ${BASELINE:+"$work/baseline"}
+  ;;
 *)
-  echo "usage: $0 orders|orders-webhook|catalog|catalog-1m|crash|login-storm|outage|pg-orders|backoffice" >&2; exit 2 ;;
+  echo "usage: $0 orders|orders-webhook|catalog|catalog-1m|crash|login-storm|outage|pg-orders|backoffice|abuse" >&2; exit 2 ;;
 esac

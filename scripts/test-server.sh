@@ -15,6 +15,8 @@ start_test_server() {
   BASE=http://127.0.0.1:$port
   SERVER_LOG=${SERVER_LOG:-$(mktemp)}
   export DATABASE_URL=$1 APP_ENV=development BCRYPT_COST=4 LOG_LEVEL=${LOG_LEVEL:-warning}
+  # The fuzzer and the client's tests register and sign in many users from this one address.
+  export LOGIN_ADDRESS_ATTEMPTS=1000000 PASSWORD_QUEUE=10000
   export JWT_SECRET=${JWT_SECRET:-test-server-secret-0123456789abcdef0123}
   echo "==> Starting $OPPLY_BIN serve on $BASE (${DATABASE_URL%%:*})"
   "$OPPLY_BIN" serve --port "$port" >"$SERVER_LOG" 2>&1 &

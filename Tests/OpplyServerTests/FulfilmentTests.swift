@@ -157,6 +157,8 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             for (query, field) in [
                 ("status=shipped", "status"), ("customer=ana", "customer"), ("product=1", "product"),
                 ("created_after=yesterday", "created_after"), ("created_before=2026-13-01", "created_before"),
+                ("created_after=2026-02-30T09:30:00Z", "created_after"), ("created_after=2026-12-01T24:00:00Z", "created_after"),
+                ("created_before=2026-12-01T10:00:00%2B24:00", "created_before"), ("created_before=2026-12-01T10:60:00Z", "created_before"),
             ] {
                 let reply = try await client.send(.get, "/api/admin/orders/?\(query)", token: staff)
                 #expect(reply.status == .badRequest && reply.fields == [field], "\(query): \(reply.text)")

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import Testing
 
@@ -213,5 +214,76 @@ import Testing
         if TestStore.postgresURL == nil {
             print("NOTE: TEST_POSTGRES_URL is not set: the PostgreSQL store tests were NOT run (SQLite only). `bash .ci/run` runs both.")
         }
+    }
+}
+
+extension HTTPTests {
+    /// Each route reads no more body than its largest valid request needs, a request's head and body must arrive
+    /// within the read deadline, and past the connection cap new connections wait until a stalled one is closed.
+    @Test func bodiesDeadlinesAndTheConnectionCapBoundWhatClientsCanHold() async throws {
+        try await withShop(
+            .sqlite, setup: .live,
+            configure: {
+                $0.readTimeout = .seconds(1)
+                $0.maxConnections = 3
+            }
+        ) { client, shop in
+            let port = try #require(client.port)
+            let padding = String(repeating: "x", count: 5_000)
+            let identity = try await client.send(.post, "/api/identity/token/", json: ["username": padding, "password": "x"])
+            #expect(identity.status == .contentTooLarge, "identity takes a few KiB")
+            #expect(identity.json["detail"] as? String == "This request's body is limited to 4 KiB.")
+            let staff = try await shop.staffToken(client)
+            let lines = (0..<100).map { _ in ["product": UUID().uuidString.lowercased(), "quantity": 1] as [String: Any] }
+            let (_, token) = try await client.signUp("hundred")
+            let order = try await client.send(.post, "/api/orders/orders/", json: ["order_items": lines], token: token)
+            #expect(order.status == .badRequest || order.status == .conflict, "100 lines fit the order limit: \(order.status)")
+            #expect(order.status != .contentTooLarge)
+            _ = staff
+
+            // A body that stops short is closed at the read deadline (1 s), long before the idle timeout (75 s).
+            let started = ContinuousClock.now
+            let stalled = try await rawExchange(
+                port: port, "POST /api/identity/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}", timeout: .seconds(10))
+            #expect(stalled.closed)
+            #expect(ContinuousClock.now - started < .seconds(5))
+
+            // Three stalled connections fill the cap; a health check waits for the deadline to close them, then answers.
+            let checked = try await withThrowingTaskGroup(of: (String, Duration).self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        let start = ContinuousClock.now
+                        let reply = try await rawExchange(port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\n", timeout: .seconds(10))
+                        return ("stalled " + reply.reply, ContinuousClock.now - start)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                // It waits in the backlog, or is refused when accepted past the cap: asked again until it answers.
+                let start = ContinuousClock.now
+                var health = ""
+                while !health.hasPrefix("HTTP/1.1 200"), ContinuousClock.now - start < .seconds(10) {
+                    health = try await rawExchange(
+                        port: port, "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: .seconds(10)
+                    ).reply
+                }
+                let waited = ContinuousClock.now - start
+                for try await _ in group {}
+                return (health, waited)
+            }
+            #expect(checked.0.hasPrefix("HTTP/1.1 200"), "the health check is answered once a slot frees: \(checked.0.prefix(80))")
+            #expect(checked.1 > .milliseconds(400), "it waited for a slot (\(checked.1))")
+        }
+    }
+}
+
+extension HTTPTests {
+    @Test func aNewSQLiteFileIsReadableByItsOwnerOnly() async throws {
+        let (url, drop) = try await TestStore.sqlite.makeDatabaseURL()
+        defer { Task { await drop() } }
+        guard case .sqliteFile(let path) = url else { throw ConfigError("not a file") }
+        let shop = try await Shop.open(testConfig(url), logger: Logger(label: "test"))
+        await shop.close()
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600, "mode \(String(mode ?? 0, radix: 8))")
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -240,9 +241,26 @@ import Testing
             let header = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URL
             let payload = Data(#"{"sub":"\#(id)","typ":"access","exp":4102444800,"iat":1700000000}"#.utf8).base64URL
             let unsigned = "\(header).\(payload)."
+            // The right secret under another algorithm, a token not valid yet, and one issued in the future.
+            let secret = Data(testConfig(.sqliteMemory).jwtSecret.utf8)
+            func signed(_ header: String, _ payload: String, _ hash: (Data) -> Data) -> String {
+                let content = Data(header.utf8).base64URL + "." + Data(payload.utf8).base64URL
+                return content + "." + hash(Data(content.utf8)).base64URL
+            }
+            let hs256 = { (content: Data) in Data(HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: secret))) }
+            let hs384 = { (content: Data) in Data(HMAC<SHA384>.authenticationCode(for: content, using: SymmetricKey(data: secret))) }
+            let now = Int(Date().timeIntervalSince1970)
+            let claims = { (extra: String) in #"{"sub":"\#(id)","typ":"access","exp":\#(now + 600),"iat":\#(now)\#(extra)}"# }
+            let otherAlgorithm = signed(#"{"alg":"HS384","typ":"JWT"}"#, claims(""), hs384)
+            let notYet = signed(#"{"alg":"HS256","typ":"JWT"}"#, claims(#","nbf":\#(now + 300)"#), hs256)
+            let future = signed(
+                #"{"alg":"HS256","typ":"JWT"}"#, #"{"sub":"\#(id)","typ":"access","exp":\#(now + 9000),"iat":\#(now + 3600)}"#, hs256)
+            #expect(
+                try await client.send(.get, "/api/identity/me/", token: signed(#"{"alg":"HS256","typ":"JWT"}"#, claims(""), hs256)).status
+                    == .ok)
 
             #expect(try await client.send(.get, "/api/identity/me/", token: valid).status == .ok)
-            for token in [forged, expired, unsigned, "garbage", "a.b.c", ""] {
+            for token in [forged, expired, unsigned, otherAlgorithm, notYet, future, "garbage", "a.b.c", ""] {
                 let reply = try await client.send(.get, "/api/identity/me/", token: token)
                 #expect(reply.status == .unauthorized, "token \(token)")
                 #expect(reply.headers[.wwwAuthenticate] == "Bearer")
@@ -323,5 +341,136 @@ extension Data {
     var base64URL: String {
         base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
             of: "=", with: "")
+    }
+}
+
+extension IdentityTests {
+    /// Texts a B-tree cannot hold in a key (PostgreSQL's limit is about 2,700 bytes) are refused by their size in
+    /// bytes as well as characters, and one name typed in two Unicode forms is one account.
+    @Test(arguments: TestStore.all)
+    func longTextsInBytesAre400NamingTheFieldNeverA500(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let marks = String(repeating: "e" + String(repeating: "\u{301}", count: 12), count: 150)  // 150 characters, 3,750 bytes
+            let register = { (username: String, email: String) in
+                try await client.send(
+                    .post, "/api/identity/register/",
+                    json: ["username": username, "email": email, "password": "correct-horse-9", "password2": "correct-horse-9"])
+            }
+            let combining = try await register(marks, "marks@example.com")
+            #expect(combining.status == .badRequest && combining.fields == ["username"], "\(combining.text)")
+            let longEmail = try await register(
+                "mailer", String(repeating: "é", count: 60) + "@" + String(repeating: "ü", count: 60) + ".example")
+            #expect(longEmail.status == .badRequest && longEmail.fields == ["email"], "\(longEmail.text)")
+            let symbol = try await register("snow☃man", "snow@example.com")
+            #expect(symbol.status == .badRequest && symbol.fields == ["username"])
+
+            #expect(try await register("jos\u{E9}", "jose@example.com").status == .created)
+            let decomposed = try await register("jose\u{301}", "jose2@example.com")
+            #expect(decomposed.status == .badRequest && decomposed.fields == ["username"], "NFC: the same name")
+            #expect(
+                try await client.send(.post, "/api/identity/token/", json: ["username": "JOSE\u{301}", "password": "correct-horse-9"])
+                    .status == .ok)
+            #expect(try await register("samename", "samename@example.com").status == .created)
+            let sameAsEmail = try await client.send(
+                .post, "/api/identity/register/",
+                json: [
+                    "username": "mailpw", "email": "mailpw@example.com", "password": "mailpw@example.com",
+                    "password2": "mailpw@example.com",
+                ])
+            #expect(sameAsEmail.status == .badRequest && sameAsEmail.fields == ["password"])
+
+            let staff = try await shop.staffToken(client)
+            let name = try await client.send(
+                .post, "/api/catalog/products/", json: ["name": marks, "price": "1.00", "quantity": 1], token: staff)
+            #expect(name.status == .badRequest && name.fields == ["name"], "\(name.text)")
+            var generator = SystemRandomNumberGenerator()
+            let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+            let noise = String((0..<5_000).map { _ in letters[Int.random(in: 0..<letters.count, using: &generator)] })
+            let described = try await client.send(
+                .post, "/api/catalog/products/", json: ["name": "Noise", "description": noise, "price": "1.00", "quantity": 1], token: staff
+            )
+            #expect(described.status == .created, "a 5,000-character description is valid: \(described.text.prefix(300))")
+            let product = try #require(described.json["id"] as? String)
+            #expect(
+                try await client.send(.get, "/api/catalog/products/?search=\(noise.suffix(12))").list.count == 1, "its tail is searchable")
+
+            let (_, token) = try await client.signUp("keyholder")
+            let key = String(repeating: "\u{E9}", count: 255)  // 255 characters, 510 bytes
+            let longKey = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token,
+                headers: [.init("Idempotency-Key")!: key])
+            #expect(longKey.status == .badRequest && longKey.fields == ["Idempotency-Key"], "\(longKey.text)")
+
+            // A request that fails validation leaves no record under its key: the corrected request is placed.
+            let keyed: HTTPFields = [.init("Idempotency-Key")!: "first-try"]
+            let invalid = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 0]]], token: token, headers: keyed)
+            #expect(invalid.status == .badRequest)
+            let corrected = try await client.send(
+                .post, "/api/orders/orders/", json: ["order_items": [["product": product, "quantity": 1]]], token: token, headers: keyed)
+            #expect(corrected.status == .created, "\(corrected.text)")
+        }
+    }
+
+    /// Sign-ins and registrations from one address are limited whatever the usernames, and the hashing queue is
+    /// bounded: a flood of logins with random usernames is turned away before any hashing.
+    @Test func oneAddressCannotFloodSignInsOrRegistrations() async throws {
+        try await withShop(.sqlite, configure: { $0.addressAttempts = 5 }) { client, _ in
+            for index in 0..<5 {
+                let guess = try await client.send(
+                    .post, "/api/identity/token/", json: ["username": "nobody\(index)", "password": "wrong-password"])
+                #expect(guess.status == .unauthorized)
+            }
+            let sixth = try await client.send(
+                .post, "/api/identity/token/", json: ["username": "someone-else", "password": "wrong-password"])
+            #expect(sixth.status == .tooManyRequests)
+            #expect(sixth.headers[.retryAfter] != nil)
+            let registration = try await client.send(
+                .post, "/api/identity/register/",
+                json: [
+                    "username": "newcomer", "email": "newcomer@example.com", "password": "correct-horse-9", "password2": "correct-horse-9",
+                ])
+            #expect(registration.status == .tooManyRequests, "registrations count against the same address")
+        }
+        #expect(LoginThrottle.network(of: "2001:db8:1:2:aaaa::1") == LoginThrottle.network(of: "2001:db8:1:2:bbbb::9"), "one /64")
+        #expect(LoginThrottle.network(of: "2001:db8:1:3::1") != LoginThrottle.network(of: "2001:db8:1:2::1"))
+    }
+
+    /// With a queue of one, a flood of concurrent logins with random usernames gets `503` at once, and a real user's
+    /// login, sent in the middle of it, answers within three times its idle time.
+    @Test func aFloodOfLoginsDoesNotStarveARealUser() async throws {
+        try await withShop(
+            .sqlite,
+            configure: {
+                $0.bcryptCost = 10
+                $0.passwordQueue = 1
+                $0.trustProxy = true
+            }
+        ) { client, shop in
+            _ = try await shop.createUser(username: "real", email: "real@example.com", password: "correct-horse-9", staff: false)
+            let login = { @Sendable (username: String, password: String, address: String) in
+                try await client.send(
+                    .post, "/api/identity/token/", json: ["username": username, "password": password],
+                    headers: [.init("X-Forwarded-For")!: address])
+            }
+            let idleStart = ContinuousClock.now
+            #expect(try await login("real", "correct-horse-9", "192.0.2.1").status == .ok)
+            let idle = ContinuousClock.now - idleStart
+
+            let (flooded, busy) = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<60 {
+                    group.addTask { try await login("random\(index)", "wrong-password", "198.51.100.\(index)").status }
+                }
+                let start = ContinuousClock.now
+                let real = try await login("real", "correct-horse-9", "192.0.2.1")
+                let took = ContinuousClock.now - start
+                var statuses: [HTTPResponse.Status] = []
+                for try await status in group { statuses.append(status) }
+                #expect(real.status == .ok || real.status == .serviceUnavailable, "\(real.status)")
+                return (took, statuses.filter { $0 == .serviceUnavailable }.count)
+            }
+            #expect(busy > 0, "past the queue's bound a login is answered 503 before hashing")
+            #expect(flooded < idle * 3 + .milliseconds(300), "the real login took \(flooded) under the flood, \(idle) idle")
+        }
     }
 }

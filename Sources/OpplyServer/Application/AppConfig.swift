@@ -61,9 +61,17 @@ public struct AppConfig: Sendable {
     /// How long a connection may sit without sending a byte (idle keep-alive, or a request that stalls) before it
     /// is closed; longer than a load balancer's own idle timeout (60 s on AWS), so the balancer closes first.
     public var idleTimeout: Duration = .seconds(75)
+    /// How long a request's head and body may take to arrive once due (a stalled upload is closed).
+    public var readTimeout: Duration = .seconds(20)
+    /// Open connections per instance; past it, new ones wait in the listen backlog until one closes.
+    public var maxConnections = 512
     /// Failed logins allowed per username and client before `429`, and the window they are counted in.
     public var loginAttempts = 5
     public var loginWindow: Duration = .seconds(300)
+    /// Sign-ins and registrations allowed per client address (IPv6 per /64) in `loginWindow`, whatever the username.
+    public var addressAttempts = 30
+    /// Password checks and hashes waiting or running at once; past it, `503` with `Retry-After` before any hashing.
+    public var passwordQueue = max(2, 2 * (ProcessInfo.processInfo.activeProcessorCount - 1))
 
     /// A configuration for tests and tools: in-memory SQLite, a fixed secret, fast bcrypt.
     public init(jwtSecret: String = String(repeating: "t", count: 32)) {
@@ -119,6 +127,10 @@ public struct AppConfig: Sendable {
         config.refreshTokenTTL = try seconds("REFRESH_TOKEN_TTL", in: 60...31_536_000) ?? config.refreshTokenTTL
         config.cartTTL = try seconds("CART_TTL", in: 1...604_800) ?? config.cartTTL
         config.idleTimeout = try seconds("HTTP_IDLE_TIMEOUT", in: 1...3_600) ?? config.idleTimeout
+        config.readTimeout = try seconds("HTTP_READ_TIMEOUT", in: 1...600) ?? config.readTimeout
+        config.maxConnections = try integer("MAX_CONNECTIONS", in: 16...100_000) ?? config.maxConnections
+        config.addressAttempts = try integer("LOGIN_ADDRESS_ATTEMPTS", in: 1...1_000_000) ?? config.addressAttempts
+        config.passwordQueue = try integer("PASSWORD_QUEUE", in: 1...10_000) ?? config.passwordQueue
         config.catalogCacheTTL = try seconds("CATALOG_CACHE_TTL", in: 0...3_600) ?? config.catalogCacheTTL
         config.catalogCacheSize = try integer("CATALOG_CACHE_SIZE", in: 0...10_000) ?? config.catalogCacheSize
         config.maxOrderQuantity = try integer("MAX_ORDER_QUANTITY", in: 1...1_000_000) ?? config.maxOrderQuantity

@@ -12,9 +12,13 @@ public func buildApplication(_ config: AppConfig, logger: Logger = Logger(label:
 
 /// Builds the server around an opened `Shop` (so `serve` can seed it first).
 public func buildApplication(shop: Shop) -> some ApplicationProtocol {
-    Application(
+    let limits = ConnectionLimits.Census(
+        limit: shop.config.maxConnections, readTimeout: TimeAmount(shop.config.readTimeout),
+        idleTimeout: TimeAmount(shop.config.idleTimeout))
+    return Application(
         router: buildRouter(shop),
-        server: .http1(configuration: .init(idleTimeout: TimeAmount(shop.config.idleTimeout))),
+        server: .http1(
+            configuration: .init(additionalChannelHandlers: [limits.handler()], idleTimeout: TimeAmount(shop.config.idleTimeout))),
         configuration: .init(address: .hostname(shop.config.host, port: shop.config.port), serverName: "opply"),
         services: shop.services,
         logger: shop.logger

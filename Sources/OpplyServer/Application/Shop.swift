@@ -74,9 +74,9 @@ public struct Shop: Sendable {
         )
         let identity = IdentityService(
             store: customers,
-            passwords: Passwords(cost: config.bcryptCost),
+            passwords: Passwords(cost: config.bcryptCost, queueLimit: config.passwordQueue),
             tokens: await TokenSigner(secret: config.jwtSecret, accessTTL: config.accessTokenTTL, refreshTTL: config.refreshTokenTTL),
-            throttle: LoginThrottle(limit: config.loginAttempts, window: config.loginWindow),
+            throttle: LoginThrottle(limit: config.loginAttempts, window: config.loginWindow, addressLimit: config.addressAttempts),
             clock: clock,
             carts: cart
         )

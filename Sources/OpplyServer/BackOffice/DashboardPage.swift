@@ -27,7 +27,7 @@ struct DashboardPage: Sendable {
         let today = Display.startOfDay(clock.now)
         async let awaiting = desk.count(OrderFilter(status: .confirmed), cap: 10_001)
         async let placed = desk.count(OrderFilter(createdAfter: today), cap: 10_001)
-        async let empty = catalog.outOfStock(cap: 10_001)
+        async let empty = catalog.outOfStock()
         let figures = [
             Figure(label: "Orders awaiting fulfilment", value: Display.count(try await awaiting), href: "/admin/orders/?status=confirmed"),
             Figure(label: "Orders today", value: Display.count(try await placed), href: "/admin/orders/?from=\(Display.day(today))"),

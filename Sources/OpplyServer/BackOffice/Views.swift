@@ -68,11 +68,31 @@ struct Views: Sendable {
 
     /// The page `template` shows for `model`, with the headers every back-office page carries.
     func render(_ template: String, _ model: some Sendable, status: HTTPResponse.Status = .ok) -> Response {
-        let html = library.render(model, withTemplate: template) ?? ""
+        let html = library.render(Self.tree(of: model), withTemplate: template) ?? ""
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         Self.secure(&headers)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// A view model as nested dictionaries and arrays, read by reflection once per value: a template then looks each
+    /// tag up in a dictionary, where swift-mustache would reflect the model anew for every tag it renders (two thirds
+    /// of a 50-row page's time). An absent optional becomes `false`: a section skips it, as it would skip nil.
+    static func tree(of value: Any) -> Any {
+        switch value {
+        case is String, is Int, is Bool: return value
+        default: break
+        }
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .optional: return mirror.children.first.map { tree(of: $0.value) } ?? false
+        case .collection, .set: return mirror.children.map { tree(of: $0.value) }
+        case .struct, .class:
+            var fields: [String: Any] = [:]
+            for child in mirror.children { if let label = child.label { fields[label] = tree(of: child.value) } }
+            return fields
+        default: return value
+        }
     }
 
     /// A redirect after a form (POST/redirect/GET) or to the sign-in page.

@@ -46,12 +46,12 @@ struct CatalogController: Sendable {
     }
 
     @Sendable func createProduct(_ request: Request, context: StaffContext) async throws -> Response {
-        let input = try await JSONCoding.decode(CatalogService.NewProduct.self, from: request)
+        let input = try await JSONCoding.decode(CatalogService.NewProduct.self, from: request, limit: .product)
         return try Response.json(try await catalog.create(input, staff: context.staff), status: .created)
     }
 
     @Sendable func updateProduct(_ request: Request, context: StaffContext) async throws -> Response {
-        let changes = try await JSONCoding.decode(CatalogService.Changes.self, from: request)
+        let changes = try await JSONCoding.decode(CatalogService.Changes.self, from: request, limit: .product)
         return try Response.json(try await catalog.update(try context.uuid("id"), with: changes))
     }
 

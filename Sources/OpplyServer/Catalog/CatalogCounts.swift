@@ -36,6 +36,18 @@ final class CatalogCounts: Sendable {
         }
     }
 
+    /// Live products per category, as counted at catalog version `catalog`, if that is still the version.
+    func perCategory(at catalog: Int) -> [String: Int]? {
+        categories.withLock { $0?.catalog == catalog ? $0?.counts : nil }
+    }
+
+    func store(perCategory counts: [String: Int], at catalog: Int) {
+        recounts.add(1, ordering: .relaxed)
+        categories.withLock { $0 = (catalog, counts) }
+    }
+
+    private let categories = Mutex<(catalog: Int, counts: [String: Int])?>(nil)
+
     func store(_ count: Int, for filter: String, at versions: Versions) {
         recounts.add(1, ordering: .relaxed)
         entries.withLock { entries in

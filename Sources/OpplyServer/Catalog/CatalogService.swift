@@ -149,9 +149,14 @@ struct CatalogService: Sendable {
         }
     }
 
-    /// Live products with nothing left to order, up to `cap`.
-    func outOfStock(cap: Int) async throws -> Int {
-        try await store.primary.read { try await inventory.outOfStock(cap: cap, on: $0) }
+    /// Live products with nothing left to order: every live product less those in stock, both counts kept between
+    /// the catalog's changes (`CatalogCounts`), so the dashboard never scans the products.
+    func outOfStock() async throws -> Int {
+        var query = ProductQuery()
+        query.inStock = false
+        let live = try await store.count(query)
+        query.inStock = true
+        return live - (try await store.count(query))
     }
 
     /// Every category; `counted`, with its number of live products (a count per category: not for every page).
@@ -164,7 +169,9 @@ struct CatalogService: Sendable {
     func createCategory(slug: String, name: String) async throws -> Category {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         var problems = Self.problems(name: nil, description: nil, category: slug)
-        if !(1...100).contains(name.count) { problems.append(FieldProblem("name", "Give a name of 1 to 100 characters.")) }
+        if !(1...100).contains(name.count) || name.utf8.count > 400 {
+            problems.append(FieldProblem("name", "Give a name of 1 to 100 characters."))
+        }
         guard problems.isEmpty else { throw AppError.validation(problems) }
         return try await changing { sql in
             guard try await store.insertCategory(slug, name: name, on: sql) else {
@@ -238,7 +245,9 @@ struct CatalogService: Sendable {
             problems.append(FieldProblem("adjustment", "Must be a non-zero whole number of at most 1000000000 units either way."))
         }
         let reason = input.reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !(1...255).contains(reason.count) { problems.append(FieldProblem("reason", "Give a reason of 1 to 255 characters.")) }
+        if !(1...255).contains(reason.count) || reason.utf8.count > 1_020 {
+            problems.append(FieldProblem("reason", "Give a reason of 1 to 255 characters."))
+        }
         guard problems.isEmpty else { throw AppError.validation(problems) }
         return try await changing { sql in
             switch try await inventory.adjust(id, by: input.adjustment, reason: reason, staff: staff.id, on: sql) {
@@ -257,7 +266,9 @@ struct CatalogService: Sendable {
 
     func renameCategory(_ slug: String, to name: String) async throws -> Category {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...100).contains(name.count) else { throw AppError.validation(field: "name", "Give a name of 1 to 100 characters.") }
+        guard (1...100).contains(name.count), name.utf8.count <= 400 else {
+            throw AppError.validation(field: "name", "Give a name of 1 to 100 characters.")
+        }
         return try await changing { sql in
             guard try await store.renameCategory(slug, to: name, on: sql), let category = try await store.category(slug, on: sql) else {
                 throw AppError.notFound
@@ -281,10 +292,13 @@ struct CatalogService: Sendable {
 
     static func problems(name: String?, description: String?, category: String?) -> [FieldProblem] {
         var problems: [FieldProblem] = []
-        if let name, !(1...200).contains(name.trimmingCharacters(in: .whitespaces).count) {
-            problems.append(FieldProblem("name", "Give a name of 1 to 200 characters."))
+        // Characters as people count them, bytes as the indexes do (a character may take many with combining marks).
+        if let name, !(1...200).contains(name.trimmingCharacters(in: .whitespaces).count) || name.utf8.count > 600 {
+            problems.append(FieldProblem("name", "Give a name of 1 to 200 characters (600 bytes)."))
         }
-        if let description, description.count > 5_000 { problems.append(FieldProblem("description", "At most 5000 characters.")) }
+        if let description, description.count > 5_000 || description.utf8.count > 20_000 {
+            problems.append(FieldProblem("description", "At most 5000 characters (20000 bytes)."))
+        }
         if let category, !Category.isValidSlug(category) {
             problems.append(FieldProblem("category", "A slug of 1 to 64 characters from a-z, 0-9 and -."))
         }

@@ -52,7 +52,7 @@ struct CatalogStore: Sendable {
 
     /// On PostgreSQL, an offset page of a search in name order, read the way the exact count says is cheaper:
     /// up to `sortLimit` matches are fetched through the trigram index and sorted; more are found by walking
-    /// `products_live_name` (which carries `search_text`, so the walk reads no table row) to the page's last match.
+    /// `products_live_name` (which carries `search_short`, so the walk reads no table row) to the page's last match.
     ///
     /// PostgreSQL's estimate for a `LIKE '%…%'` swings with each `ANALYZE` (100 or 10,000 rows for `oat` at a
     /// million products, which match 22,000), so its choice was a coin toss: sorting `oat`'s matches takes 180 ms
@@ -89,12 +89,12 @@ struct CatalogStore: Sendable {
         let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
         var unfiltered = query.withoutSearch
         unfiltered.inStock = false
-        let window = filtered(sql.select().columns("id", column, "search_text").from("products"), unfiltered)
+        let window = filtered(sql.select().columns("id", column, "search_short").from("products"), unfiltered)
             .orderBy(column, direction).orderBy("id", direction).limit(rows)
         let stock: SQLQueryString = query.inStock ? " AND \(Inventory.inStockLookup(of: "w"))" : ""
         let order = query.ordering.descending ? "DESC" : "ASC"
         let ids: SQLQueryString = """
-            SELECT w.id FROM (\(window.query)) w WHERE w.search_text LIKE \(bind: query.searchPattern ?? "%") ESCAPE '\\'\(stock) \
+            SELECT w.id FROM (\(window.query)) w WHERE \(Self.searchInIndex(query.searchPattern ?? "%", row: "w"))\(stock) \
             ORDER BY w.\(ident: column) \(unsafeRaw: order), w.id \(unsafeRaw: order) \
             LIMIT \(literal: query.page.limit) OFFSET \(literal: query.page.offset)
             """
@@ -142,7 +142,7 @@ struct CatalogStore: Sendable {
     /// of them after skipping `offset`.
     ///
     /// On PostgreSQL a search in name order picks the page's ids by an index-only walk of `products_live_name`, which
-    /// carries `search_text`, and reads the table for those ids only. Without it, PostgreSQL walks the name index and
+    /// carries `search_short`, and reads the table for those ids only. Without it, PostgreSQL walks the name index and
     /// fetches every row from the table to test it: a common term like `oat` at a million products meant 50,000
     /// fetched rows for one page; the trigram index's matches, sorted, would be as many.
     private func pageRows(
@@ -163,7 +163,7 @@ struct CatalogStore: Sendable {
         guard query.searchPattern != nil, query.ordering.column == "name", sql.dialect.name == "postgresql" else {
             return page(filtered(products, query))
         }
-        let ids = page(filtered(sql.select().column("id").from("products"), query, stock: Inventory.inStockLookup()))
+        let ids = page(filtered(sql.select().column("id").from("products"), query, stock: Inventory.inStockLookup(), indexOnly: true))
         return ordered(products.where(SQLQueryString("id IN (\(ids.query))")))
     }
 
@@ -214,9 +214,10 @@ struct CatalogStore: Sendable {
         }
     }
 
-    /// `select` narrowed to `query`'s filters; `stock` is how `in_stock` is tested.
+    /// `select` narrowed to `query`'s filters; `stock` is how `in_stock` is tested; `indexOnly`, the search is tested
+    /// on what `products_live_name` carries (`searchInIndex`).
     private func filtered(
-        _ select: SQLSelectBuilder, _ query: ProductQuery, stock: any SQLExpression = Inventory.inStockCondition
+        _ select: SQLSelectBuilder, _ query: ProductQuery, stock: any SQLExpression = Inventory.inStockCondition, indexOnly: Bool = false
     ) -> SQLSelectBuilder {
         var select = select.where("archived_at", .is, SQLLiteral.null)
         if let category = query.category { select = select.where("category", .equal, category) }
@@ -230,9 +231,19 @@ struct CatalogStore: Sendable {
                 select = select.where(
                     SQLQueryString("rowid IN (SELECT rowid FROM products_search WHERE products_search MATCH \(bind: phrase))"))
             }
-            select = select.where(SQLQueryString("search_text LIKE \(bind: pattern) ESCAPE '\\'"))
+            select = select.where(
+                indexOnly ? Self.searchInIndex(pattern, row: "products") : SQLQueryString("search_text LIKE \(bind: pattern) ESCAPE '\\'"))
         }
         return select
+    }
+
+    /// The search tested on `products_live_name`'s `search_short` (the search text when it fits an index row), and for
+    /// the rare product whose text is longer, on its `search_text` looked up by id: the walk stays index-only.
+    private static func searchInIndex(_ pattern: String, row: String) -> SQLQueryString {
+        """
+        (\(ident: row).search_short LIKE \(bind: pattern) ESCAPE '\\' OR (\(ident: row).search_short IS NULL AND \
+        (SELECT t.search_text FROM products t WHERE t.id = \(ident: row).id) LIKE \(bind: pattern) ESCAPE '\\'))
+        """
     }
 
     /// A product still in the catalog (not archived).
@@ -249,14 +260,35 @@ struct CatalogStore: Sendable {
         return try await select.first().map(Product.init(row:))
     }
 
-    /// Every category, with its number of live products when `counted` (else 0).
+    /// Every category, with its number of live products when `counted` (else 0): counted in one pass over the
+    /// products, kept in `counts` until the catalog's version moves.
     func categories(counted: Bool = true) async throws -> [Category] {
         try await reader.read { sql in
-            let count: SQLQueryString =
-                counted ? "(SELECT count(*) FROM products p WHERE p.category = c.slug AND p.archived_at IS NULL)" : "0"
-            let rows = try await sql.raw("SELECT c.slug, c.name, \(count) AS product_count FROM categories c ORDER BY c.slug").all()
-            return try rows.map(Self.category(row:))
+            let rows = try await sql.raw("SELECT slug, name FROM categories ORDER BY slug").all()
+            let counts = counted ? try await perCategory(on: sql) : [:]
+            return try rows.map { row in
+                let slug = try row.decode(column: "slug", as: String.self)
+                return Category(slug: slug, name: try row.decode(column: "name", as: String.self), productCount: counts[slug] ?? 0)
+            }
         }
+    }
+
+    private func perCategory(on sql: any SQLDatabase) async throws -> [String: Int] {
+        if let row = try await sql.raw("SELECT catalog FROM catalog_version").first(),
+            let counts = counts.perCategory(at: try row.decode(column: "catalog", as: Int.self))
+        {
+            return counts
+        }
+        let rows = try await sql.raw(
+            """
+            SELECT category, count(*) AS n, (SELECT catalog FROM catalog_version) AS catalog FROM products
+            WHERE archived_at IS NULL AND category IS NOT NULL GROUP BY category
+            """
+        ).all()
+        var counted: [String: Int] = [:]
+        for row in rows { counted[try row.decode(column: "category", as: String.self)] = try row.decode(column: "n", as: Int.self) }
+        if let catalog = try rows.first?.decode(column: "catalog", as: Int.self) { counts.store(perCategory: counted, at: catalog) }
+        return counted
     }
 
     func category(_ slug: String, on sql: any SQLDatabase) async throws -> Category? {
@@ -310,7 +342,8 @@ struct CatalogStore: Sendable {
     }
 
     private static let insertColumns =
-        ["id", "name", "description", "search_text", "price_minor", "category"] + Inventory.unstockedColumns + ["created_at", "updated_at"]
+        ["id", "name", "description", "search_text", "search_short", "price_minor", "category"] + Inventory.unstockedColumns
+        + ["created_at", "updated_at"]
 
     /// A new product row's values, in `insertColumns` order: no stock yet.
     private static func insertValues(id: UUID, name: String, description: String, priceMinor: Int, category: String?, at now: Date)
@@ -318,6 +351,7 @@ struct CatalogStore: Sendable {
     {
         let described: [any SQLExpression] = [
             SQLBind(id), SQLBind(name), SQLBind(description), SQLBind(Product.searchText(name: name, description: description)),
+            SQLBind(Product.searchShort(name: name, description: description)),
             SQLBind(priceMinor), SQLBind(category),
         ]
         return described + Inventory.unstockedValues + [SQLBind(now), SQLBind(now)]
@@ -350,6 +384,7 @@ struct CatalogStore: Sendable {
         try await sql.update("products")
             .set("name", to: product.name).set("description", to: product.description)
             .set("search_text", to: Product.searchText(name: product.name, description: product.description))
+            .set("search_short", to: Product.searchShort(name: product.name, description: product.description))
             .set("price_minor", to: product.priceMinor).set("category", to: product.category)
             .set("updated_at", to: now)
             .where("id", .equal, product.id).run()

@@ -51,6 +51,15 @@ struct Product: Encodable, Sendable {
     static func searchText(name: String, description: String) -> String {
         (name + "\n" + description).lowercased()
     }
+
+    /// The search text when it is short enough to ride in `products_live_name` beside the name (an index row holds
+    /// about 2,700 bytes on PostgreSQL), else nil: a long description is then searched in the table.
+    static func searchShort(name: String, description: String) -> String? {
+        let text = searchText(name: name, description: description)
+        return text.utf8.count <= maxIndexedText ? text : nil
+    }
+
+    static let maxIndexedText = 1_800
 }
 
 /// A product category: a slug shoppers filter by, and a display name staff may change.

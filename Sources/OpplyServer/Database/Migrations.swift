@@ -348,6 +348,24 @@ enum Migrations {
                 "CREATE INDEX order_items_product_order ON order_items (product_id, order_id)",
                 "DROP INDEX order_items_product",
             ]),
+        // A 5,000-character description made `products_live_name`'s row larger than a B-tree row may be (about 2,700
+        // bytes on PostgreSQL): the product could not be saved. The index carries `search_short` instead, the search
+        // text when it is at most 1,800 bytes (`Product.searchShort`), and the walk looks a longer one up by id.
+        Migration(
+            version: 13, name: "search text that fits an index row",
+            statements: [
+                "ALTER TABLE products ADD COLUMN search_short TEXT",
+                "UPDATE products SET search_short = search_text WHERE length(CAST(search_text AS BLOB)) <= 1800",
+            ],
+            postgres: [
+                "ALTER TABLE products ADD COLUMN search_short TEXT",
+                "UPDATE products SET search_short = search_text WHERE octet_length(search_text) <= 1800",
+                "DROP INDEX products_live_name",
+                """
+                CREATE INDEX products_live_name ON products (name, id) INCLUDE (search_short, category, price_minor)
+                WHERE archived_at IS NULL
+                """,
+            ]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {

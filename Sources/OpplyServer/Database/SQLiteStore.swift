@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOPosix
 import SQLKit
@@ -36,6 +37,11 @@ final class SQLiteStore: Database {
     static func open(path: String?, readerCount: Int = 3, acquireTimeout: Duration = .seconds(2), logger: Logger) async throws
         -> SQLiteStore
     {
+        // A new database file is readable by its owner only (it holds password hashes and customers' data); SQLite
+        // gives its -wal and -shm files the same mode.
+        if let path, !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         let threadPool = NIOThreadPool(numberOfThreads: path == nil ? 1 : readerCount + 1)
         threadPool.start()
         let storage: SQLiteConnection.Storage = path.map { .file(path: $0) } ?? .memory

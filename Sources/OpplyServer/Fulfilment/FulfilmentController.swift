@@ -51,7 +51,7 @@ struct FulfilmentController: Sendable {
     }
 
     @Sendable func createEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
-        let input = try await JSONCoding.decode(WebhookService.NewEndpoint.self, from: request)
+        let input = try await JSONCoding.decode(WebhookService.NewEndpoint.self, from: request, limit: .webhook)
         return try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.create(input)), status: .created)
     }
 
@@ -66,7 +66,7 @@ struct FulfilmentController: Sendable {
     }
 
     @Sendable func updateEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
-        let changes = try await JSONCoding.decode(WebhookService.Changes.self, from: request)
+        let changes = try await JSONCoding.decode(WebhookService.Changes.self, from: request, limit: .webhook)
         return try Response.json(try await webhooks.update(try context.uuid("id"), with: changes))
     }
 
@@ -129,11 +129,16 @@ struct FulfilmentController: Sendable {
     }
 
     /// RFC 3339 with or without fractional seconds; a `+` offset that arrived as a space (an unencoded `+`) is read back.
+    /// Impossible times (`2026-02-30`, `T24:00:00`, a `+24:00` offset) are nil, not rolled over.
     static func date(_ text: String) -> Date? {
         var text = text
         if text.count > 19, text[text.index(text.startIndex, offsetBy: 19)] == " " {
             text.replaceSubrange(text.index(text.startIndex, offsetBy: 19)...text.index(text.startIndex, offsetBy: 19), with: "+")
         }
+        guard let parts = text.wholeMatch(of: /(\d{4}-\d{2}-\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))/),
+            Display.day(String(parts.1)) != nil, let hour = Int(parts.2), hour < 24, let minute = Int(parts.3), minute < 60,
+            let second = Int(parts.4), second < 60, (parts.7.flatMap { Int($0) } ?? 0) < 24, (parts.8.flatMap { Int($0) } ?? 0) < 60
+        else { return nil }
         let plain = ISO8601DateFormatter()
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

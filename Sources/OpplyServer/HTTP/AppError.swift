@@ -68,6 +68,13 @@ public struct AppError: Error, HTTPResponseError, Sendable {
         error.headers[.retryAfter] = String(seconds)
         return error
     }
+    /// Too much work of this kind is waiting (password hashing under a flood of logins): nothing was done; retry soon.
+    public static func busy(retryAfter seconds: Int) -> AppError {
+        var error = AppError(
+            .serviceUnavailable, code: "busy", title: "Service busy", detail: "The server is busy; retry in \(seconds) seconds.")
+        error.headers[.retryAfter] = String(seconds)
+        return error
+    }
     /// The database cannot be reached right now (no connection within the acquire timeout, a lost connection, a
     /// locked or read-only SQLite file): nothing was changed unless a retry says so, and a retry soon may succeed.
     public static func databaseUnavailable(retryAfter seconds: Int = 2) -> AppError {
@@ -77,8 +84,11 @@ public struct AppError: Error, HTTPResponseError, Sendable {
         error.headers[.retryAfter] = String(seconds)
         return error
     }
-    public static let payloadTooLarge = AppError(
-        .contentTooLarge, code: "payload_too_large", title: "Payload too large", detail: "Request bodies are limited to 1 MiB.")
+    public static func payloadTooLarge(limit: Int = 1 << 20) -> AppError {
+        let size = limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"
+        return AppError(
+            .contentTooLarge, code: "payload_too_large", title: "Payload too large", detail: "This request's body is limited to \(size).")
+    }
     public static let unsupportedMediaType = AppError(
         .unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",
         detail: "Request bodies must be JSON: send Content-Type: application/json.")
@@ -90,7 +100,7 @@ public struct AppError: Error, HTTPResponseError, Sendable {
     static func from(_ error: HTTPError) -> AppError {
         switch error.status {
         case .notFound: .notFound
-        case .contentTooLarge: .payloadTooLarge
+        case .contentTooLarge: .payloadTooLarge()
         case .methodNotAllowed: AppError(.methodNotAllowed, code: "method_not_allowed", title: "Method not allowed")
         case .unauthorized: .unauthorized()
         default: AppError(error.status, code: "http_\(error.status.code)", title: error.status.reasonPhrase, detail: error.body)

@@ -2,6 +2,19 @@ import Foundation
 import Hummingbird
 import NIOCore
 
+/// How large a route's request body may be: what its largest valid request needs, with room for JSON escapes.
+struct BodyLimit: Sendable {
+    let bytes: Int
+    /// Identity, cart, stock adjustments, notes and reasons: a few fields of at most a few hundred characters.
+    static let small = BodyLimit(bytes: 4 * 1024)
+    /// An order of up to 100 lines.
+    static let order = BodyLimit(bytes: 32 * 1024)
+    /// A webhook endpoint (a URL of up to 2,000 bytes, its events and description).
+    static let webhook = BodyLimit(bytes: 16 * 1024)
+    /// A staff product write: a 5,000-character description, every character escaped.
+    static let product = BodyLimit(bytes: 64 * 1024)
+}
+
 /// The API's JSON: `snake_case` keys, RFC 3339 UTC timestamps, and request bodies decoded with field-level errors.
 enum JSONCoding {
     static let encoder: JSONEncoder = {
@@ -21,17 +34,19 @@ enum JSONCoding {
         return decoder
     }()
 
+    /// The most any request body may hold (a route's own `BodyLimit` is smaller).
     static let maxBodySize = 1 << 20
 
-    /// The request body, up to 1 MiB (`413` past that; `400` when its framing is broken, such as a bad chunk). A body
-    /// must be sent as JSON (`415` otherwise), which also keeps cross-site HTML forms from posting to the API.
-    static func body(of request: Request) async throws -> ByteBuffer {
+    /// The request body, up to `limit` bytes (`413` past that; `400` when its framing is broken, such as a bad chunk):
+    /// no route buffers more than it can use, so slow or stalled uploads cannot fill memory. A body must be sent as
+    /// JSON (`415` otherwise), which also keeps cross-site HTML forms from posting to the API.
+    static func body(of request: Request, limit: BodyLimit = .small) async throws -> ByteBuffer {
         let body: ByteBuffer
         do {
             var request = request
-            body = try await request.collectBody(upTo: maxBodySize)
+            body = try await request.collectBody(upTo: limit.bytes)
         } catch is NIOTooManyBytesError {
-            throw AppError.payloadTooLarge
+            throw AppError.payloadTooLarge(limit: limit.bytes)
         } catch {
             throw AppError.validation(field: "body", "The request body could not be read.")
         }
@@ -45,9 +60,9 @@ enum JSONCoding {
         return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
     }
 
-    /// Decodes a JSON request body, answering `413` past 1 MiB and `400` naming the field on any decoding problem.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
-        try decode(type, from: try await body(of: request))
+    /// Decodes a JSON request body, answering `413` past `limit` and `400` naming the field on any decoding problem.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: BodyLimit = .small) async throws -> T {
+        try decode(type, from: try await body(of: request, limit: limit))
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {

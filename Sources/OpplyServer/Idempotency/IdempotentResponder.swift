@@ -15,10 +15,10 @@ extension HTTPField.Name {
 struct IdempotentResponder: Sendable {
     let store: IdempotencyStore
 
-    /// The key from the request, if any; `400` when it is not 1–255 characters.
+    /// The key from the request, if any; `400` when it is not 1–255 bytes (it is part of a B-tree key).
     static func key(in request: Request) throws -> String? {
         guard let key = request.headers[.idempotencyKey] else { return nil }
-        guard (1...255).contains(key.count) else { throw AppError.validation(field: "Idempotency-Key", "Must be 1 to 255 characters.") }
+        guard (1...255).contains(key.utf8.count) else { throw AppError.validation(field: "Idempotency-Key", "Must be 1 to 255 bytes.") }
         return key
     }
 
@@ -54,6 +54,11 @@ struct IdempotentResponder: Sendable {
             do {
                 let result = try await work(claim)
                 return Self.response(status: result.status, body: result.body)
+            } catch let error as AppError where error.status == .badRequest {
+                // A request that fails validation is not the request the key stands for: no record, so the corrected
+                // request may use the same key.
+                await store.abandon(claim)
+                throw error
             } catch let error as AppError where (400..<500).contains(error.status.code) {
                 try await store.complete(claim, status: error.status.code, body: String(decoding: try error.body(), as: UTF8.self))
                 throw error
@@ -69,7 +74,7 @@ struct IdempotentResponder: Sendable {
     func createOrder(
         _ request: Request, customer: UUID, place: (ByteBuffer, OrderService.StoringAnswer?) async throws -> PlacedOrder
     ) async throws -> Response {
-        let body = try await JSONCoding.body(of: request)
+        let body = try await JSONCoding.body(of: request, limit: .order)
         return try await run(request, customer: customer, body: Data(body.readableBytesView)) { claim in
             let answer = claim.map { claim in
                 { @Sendable (json: Data, sql: any SQLDatabase) in

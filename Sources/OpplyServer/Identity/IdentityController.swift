@@ -32,7 +32,8 @@ struct IdentityController: Sendable {
 
     @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> Response {
         let input = try await JSONCoding.decode(IdentityService.Registration.self, from: request)
-        return try Response.json(try await identity.register(input), status: .created)
+        let client = context.clientAddress(of: request, trustProxy: trustProxy)
+        return try Response.json(try await identity.register(input, client: client), status: .created)
     }
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -34,16 +34,18 @@ struct IdentityService: Sendable {
 
     // MARK: Registration and login
 
-    func register(_ input: Registration, staff: Bool = false) async throws -> Customer {
-        let username = input.username.trimmingCharacters(in: .whitespaces)
-        let email = input.email.trimmingCharacters(in: .whitespaces)
+    /// Registers a customer; `client`, for a registration over HTTP, is counted by the per-address limit.
+    func register(_ input: Registration, staff: Bool = false, client: String? = nil) async throws -> Customer {
+        let username = Self.normalized(input.username)
+        let email = Self.normalized(input.email)
         var problems: [FieldProblem] = []
         if let message = Self.usernameProblem(username) { problems.append(FieldProblem("username", message)) }
         if let message = Self.emailProblem(email) { problems.append(FieldProblem("email", message)) }
-        problems += Passwords.problems(password: input.password, username: username).map { FieldProblem("password", $0) }
+        problems += Passwords.problems(password: input.password, username: username, email: email).map { FieldProblem("password", $0) }
         if input.password != input.password2 { problems.append(FieldProblem("password2", "The two password fields didn't match.")) }
         problems += Self.nameProblems(first: input.firstName, last: input.lastName)
         guard problems.isEmpty else { throw AppError.validation(problems) }
+        if let client, let wait = throttle.attempt(from: client, now: clock.now) { throw AppError.tooManyRequests(retryAfter: wait) }
 
         let hash = try await passwords.hash(input.password)
         let customer = Customer(
@@ -76,10 +78,11 @@ struct IdentityService: Sendable {
 
     /// The account a username and password name, counted by the login throttle; `401` when they name none.
     private func checkPassword(username: String, password: String, client: String, staffOnly: Bool = false) async throws -> Customer {
-        if let wait = throttle.attempt(username: username, client: client, now: clock.now) {
+        if let wait = throttle.attempt(from: client, now: clock.now) ?? throttle.attempt(username: username, client: client, now: clock.now)
+        {
             throw AppError.tooManyRequests(retryAfter: wait)
         }
-        let found = try await store.credentials(usernameKey: username.lowercased())
+        let found = try await store.credentials(usernameKey: Self.normalized(username).lowercased())
         let hash = if let found { found.1 } else { try await passwords.decoyHash() }
         let valid = try await passwords.verify(password, hash: hash)
         // A customer's right password is refused like a wrong one: the back office does not say who is staff.
@@ -87,6 +90,7 @@ struct IdentityService: Sendable {
             throw AppError.unauthorized("No active account found with the given credentials.")
         }
         throttle.recordSuccess(username: username, client: client)
+        throttle.refund(client)
         return customer
     }
 
@@ -225,7 +229,7 @@ struct IdentityService: Sendable {
     func update(_ id: UUID, with changes: Changes, caller: Customer) async throws -> Customer {
         let current = try await customer(id, caller: caller)
         var problems = Self.nameProblems(first: changes.firstName, last: changes.lastName)
-        let email = changes.email?.trimmingCharacters(in: .whitespaces)
+        let email = changes.email.map(Self.normalized)
         if let email, let message = Self.emailProblem(email) { problems.append(FieldProblem("email", message)) }
         guard problems.isEmpty else { throw AppError.validation(problems) }
         var isStaff: Bool?
@@ -267,19 +271,33 @@ struct IdentityService: Sendable {
 
     // MARK: Rules
 
+    /// A username or e-mail as it is stored and looked up: trimmed and in Unicode NFC, so one name typed with a
+    /// precomposed `é` or with `e` and a combining accent is the same account.
+    static func normalized(_ text: String) -> String {
+        text.trimmingCharacters(in: .whitespaces).precomposedStringWithCanonicalMapping
+    }
+
+    /// Django's rule (`^[\w.@+-]+\Z`), on Unicode scalars: letters and digits of any script and `@.+-_`, nothing
+    /// else (no combining marks left after NFC), 1 to 150 of them.
     static func usernameProblem(_ username: String) -> String? {
-        let allowed = Set("@.+-_")
-        guard (1...150).contains(username.count) else { return "Enter a username of 1 to 150 characters." }
-        guard username.allSatisfy({ $0.isLetter || $0.isNumber || allowed.contains($0) }) else {
+        let allowed: Set<Unicode.Scalar> = ["@", ".", "+", "-", "_"]
+        let letterOrDigit: Set<Unicode.GeneralCategory> = [
+            .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber, .letterNumber,
+            .otherNumber,
+        ]
+        guard (1...150).contains(username.unicodeScalars.count) else { return "Enter a username of 1 to 150 characters." }
+        guard username.unicodeScalars.allSatisfy({ allowed.contains($0) || letterOrDigit.contains($0.properties.generalCategory) })
+        else {
             return "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
         }
         return nil
     }
 
+    /// An address of at most 254 bytes (RFC 5321), its local part at most 64, a domain of letter-or-digit labels.
     static func emailProblem(_ email: String) -> String? {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         let invalid = "Enter a valid email address."
-        guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64,
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64,
             !email.contains(where: { $0.isWhitespace || $0.isNewline })
         else { return invalid }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
@@ -294,10 +312,11 @@ struct IdentityService: Sendable {
 
     static func nameProblems(first: String?, last: String?) -> [FieldProblem] {
         var problems: [FieldProblem] = []
-        if let first, first.count > 150 {
-            problems.append(FieldProblem("first_name", "Ensure this field has no more than 150 characters."))
+        for (field, name) in [("first_name", first), ("last_name", last)] {
+            if let name, name.count > 150 || name.utf8.count > 600 {
+                problems.append(FieldProblem(field, "Ensure this field has no more than 150 characters."))
+            }
         }
-        if let last, last.count > 150 { problems.append(FieldProblem("last_name", "Ensure this field has no more than 150 characters.")) }
         return problems
     }
 }

@@ -16,9 +16,29 @@ struct Passwords: Sendable {
 
     let cost: UInt8
     private let decoy = Decoy()
+    /// Checks and hashes waiting or running now, and how many may: past it a request is answered `503` at once,
+    /// so a flood of logins cannot queue a real user's behind minutes of hashing.
+    private let queue: Queue
 
-    init(cost: UInt8) {
+    init(cost: UInt8, queueLimit: Int = 64) {
         self.cost = cost
+        self.queue = Queue(limit: queueLimit)
+    }
+
+    private final class Queue: Sendable {
+        let limit: Int
+        private let waiting = Atomic<Int>(0)
+        init(limit: Int) { self.limit = limit }
+
+        /// Runs `work` when there is room for it; `503` with `Retry-After` when there is none.
+        func run<T: Sendable>(_ work: () async throws -> T) async throws -> T {
+            guard waiting.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
+                waiting.wrappingSubtract(1, ordering: .relaxed)
+                throw AppError.busy(retryAfter: 1)
+            }
+            defer { waiting.wrappingSubtract(1, ordering: .relaxed) }
+            return try await work()
+        }
     }
 
     /// A valid hash of a random password at the same cost: checked when the username is unknown, so a login takes
@@ -38,21 +58,24 @@ struct Passwords: Sendable {
 
     func hash(_ password: String) async throws -> String {
         let cost = self.cost
-        return try await Self.hashing.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return try await queue.run { try await Self.hashing.runIfActive { Bcrypt.hash(password, cost: cost) } }
     }
 
     func verify(_ password: String, hash: String) async throws -> Bool {
-        try await Self.hashing.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await queue.run { try await Self.hashing.runIfActive { Bcrypt.verify(password, hash: hash) } }
     }
 
     /// What is wrong with `password` for this username, or nil when it may be used.
-    static func problems(password: String, username: String) -> [String] {
+    static func problems(password: String, username: String, email: String = "") -> [String] {
         var problems: [String] = []
         if password.count < 8 { problems.append("This password is too short. It must contain at least 8 characters.") }
         if password.utf8.count > 72 { problems.append("This password is too long. It must be at most 72 bytes.") }
         if !password.isEmpty, password.allSatisfy(\.isNumber) { problems.append("This password is entirely numeric.") }
         if !username.isEmpty, password.lowercased() == username.lowercased() {
             problems.append("The password is too similar to the username.")
+        }
+        if !email.isEmpty, password.lowercased() == email.lowercased() {
+            problems.append("The password is too similar to the email address.")
         }
         if common.contains(password.lowercased()) { problems.append("This password is too common.") }
         return problems

@@ -7,12 +7,16 @@ struct TokenClaims: JWTPayload {
     var sub: SubjectClaim
     var exp: ExpirationClaim
     var iat: IssuedAtClaim
+    var nbf: NotBeforeClaim?
     var typ: String
     var jti: String?
     var fam: String?
 
+    /// Not expired, not before its `nbf`, and not issued in the future (a minute's clock skew allowed).
     func verify(using algorithm: some JWTAlgorithm) throws {
         try exp.verifyNotExpired()
+        try nbf?.verifyNotBefore(currentDate: Date() + 60)
+        guard iat.value <= Date() + 60 else { throw JWTError.claimVerificationFailure(failedClaim: iat, reason: "issued in the future") }
     }
 
     var customerID: UUID? { UUID(uuidString: sub.value) }
@@ -42,11 +46,11 @@ struct TokenSigner: Sendable {
     func pair(customerID: UUID, refreshID: UUID, family: UUID, now: Date) async throws -> TokenPair {
         let subject = SubjectClaim(value: customerID.uuidString.lowercased())
         let access = TokenClaims(
-            sub: subject, exp: .init(value: now + accessTTL.timeInterval), iat: .init(value: now),
+            sub: subject, exp: .init(value: now + accessTTL.timeInterval), iat: .init(value: now), nbf: nil,
             typ: "access", jti: UUID().uuidString.lowercased(), fam: nil
         )
         let refresh = TokenClaims(
-            sub: subject, exp: .init(value: now + refreshTTL.timeInterval), iat: .init(value: now),
+            sub: subject, exp: .init(value: now + refreshTTL.timeInterval), iat: .init(value: now), nbf: nil,
             typ: "refresh", jti: refreshID.uuidString.lowercased(), fam: family.uuidString.lowercased()
         )
         return TokenPair(
@@ -59,12 +63,22 @@ struct TokenSigner: Sendable {
 
     /// The claims of a token we signed that has not expired; `401` for anything else.
     func verify(_ token: String, type: String? = nil) async throws -> TokenClaims {
-        guard token.utf8.count <= 4096, let claims = try? await keys.verify(token, as: TokenClaims.self),
+        guard token.utf8.count <= 4096, Self.isHS256(token), let claims = try? await keys.verify(token, as: TokenClaims.self),
             claims.customerID != nil, type == nil || claims.typ == type
         else {
             throw AppError.unauthorized("Token is invalid or expired.")
         }
         return claims
+    }
+}
+
+extension TokenSigner {
+    /// Whether the token's header names HS256, the only algorithm we sign with: no other is even tried.
+    static func isHS256(_ token: String) -> Bool {
+        guard let header = token.split(separator: ".", maxSplits: 1).first, let data = CursorSigner.data(base64url: header),
+            let fields = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return false }
+        return fields["alg"] as? String == "HS256"
     }
 }
 

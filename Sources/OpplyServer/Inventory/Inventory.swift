@@ -169,15 +169,6 @@ struct Inventory: Sendable {
         return (try row.decode(column: "on_hand", as: Int.self), try row.decode(column: "reserved", as: Int.self))
     }
 
-    /// Live products with nothing left to order, counted no further than `cap`.
-    func outOfStock(cap: Int, on sql: any SQLDatabase) async throws -> Int {
-        try await sql.raw(
-            """
-            SELECT count(*) AS n FROM (SELECT 1 FROM products WHERE archived_at IS NULL AND on_hand - reserved <= 0 LIMIT \(bind: cap)) t
-            """
-        ).first()?.decode(column: "n", as: Int.self) ?? 0
-    }
-
     /// Stocks many new products at once (the seed): one audit row each, then one set-based update.
     func stockNewProducts(_ stock: [(UUID, Int)], reason: String, on sql: any SQLDatabase) async throws {
         guard !stock.isEmpty else { return }

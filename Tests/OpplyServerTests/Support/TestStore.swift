@@ -72,6 +72,9 @@ func testConfig(_ url: DatabaseURL) -> AppConfig {
     config.databaseProbeTimeout = .seconds(10)  // a ping that waits behind the whole suite is slow, not gone
     config.backgroundInterval = .milliseconds(200)
     config.catalogCacheTTL = .zero  // tests of the cache set their own
+    // Every test client is one address registering many customers at once; the tests of these limits set their own.
+    config.addressAttempts = 1_000_000
+    config.passwordQueue = 10_000
 
     return config
 }
@@ -129,7 +132,9 @@ func eventually(within deadline: Duration = .seconds(30), _ condition: () async 
 /// tasks share, so it cannot stall the other tests.
 func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        // A queue of its own gets a thread of its own: the global queue has as many as cores, which a few blocked
+        // sockets would take.
+        DispatchQueue(label: "off-the-pool").async { continuation.resume(with: Result { try work() }) }
     }
 }
 
