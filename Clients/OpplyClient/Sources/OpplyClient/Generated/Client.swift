@@ -27,8 +27,12 @@ import HTTPTypes
 /// stock can never be oversold.
 ///
 /// Conventions:
-/// - JSON in and out, `snake_case` keys, UTF-8. Request bodies over 1 MiB: `413`
-///   (`payload_too_large`). A body must be sent as `application/json` (a `charset`
+/// - JSON in and out, `snake_case` keys, UTF-8. Each route reads only what its largest valid
+///   request needs: identity, cart, stock adjustments, notes and reasons 4 KiB; orders (up to 100
+///   lines) 32 KiB; webhook endpoints 16 KiB; staff product writes 64 KiB (a 5,000-character
+///   description). A larger body: `413` (`payload_too_large`). A request's head and body must
+///   arrive within `HTTP_READ_TIMEOUT` (20 s) or the connection is closed. Texts are limited in
+///   bytes as well as characters (names 600, descriptions 20,000, `Idempotency-Key` 255 bytes). A body must be sent as `application/json` (a `charset`
 ///   parameter and `application/*+json` are fine); any other or no `Content-Type` on a
 ///   body: `415` (`unsupported_media_type`). Unknown body fields are ignored. Text may not contain NUL
 ///   (`\u0000` in JSON, `%00` in the URL): `400` naming the field.
@@ -120,11 +124,13 @@ public struct Client: APIProtocol {
     }
     /// Register a customer
     ///
-    /// Username 1–150 chars of letters, digits and `@.+-_` (leading and trailing spaces
-    /// are trimmed), unique ignoring case; email valid and unique ignoring case;
-    /// password at least 8 characters and at most 72 bytes, not all digits, not the
-    /// username, not in a list of common passwords, equal to `password2`; `first_name`
-    /// and `last_name` at most 150 characters. Usernames and emails of closed accounts
+    /// Username 1–150 letters or digits of any script and `@.+-_` (leading and trailing
+    /// spaces are trimmed; stored in Unicode NFC, so one name typed in two forms is one
+    /// account; combining marks are refused), unique ignoring case; email valid, at most
+    /// 254 bytes, unique ignoring case; password at least 8 characters and at most 72 bytes,
+    /// not all digits, not the username or the email, not in a list of common passwords,
+    /// equal to `password2`; `first_name` and `last_name` at most 150 characters. Registrations
+    /// count against the client address's sign-in limit (see `obtainToken`). Usernames and emails of closed accounts
     /// stay taken. Every broken rule: `400` (`invalid_request`) naming the field in
     /// `errors` (`username`, `email`, `password`, `password2`, `first_name`, `last_name`).
     ///
@@ -257,6 +263,80 @@ public struct Client: APIProtocol {
                         headers: headers,
                         body: body
                     ))
+                case 429:
+                    let headers: Components.Responses.TooManyRequests.Headers = .init(
+                        correlationID: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Correlation-ID",
+                            as: Components.Headers.CorrelationID.self
+                        ),
+                        retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Retry-After",
+                            as: Components.Headers.RetryAfter.self
+                        )
+                    )
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.TooManyRequests.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .tooManyRequests(.init(
+                        headers: headers,
+                        body: body
+                    ))
+                case 503:
+                    let headers: Components.Responses.ServiceUnavailable.Headers = .init(
+                        correlationID: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Correlation-ID",
+                            as: Components.Headers.CorrelationID.self
+                        ),
+                        retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Retry-After",
+                            as: Components.Headers.RetryAfter.self
+                        )
+                    )
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.ServiceUnavailable.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .serviceUnavailable(.init(
+                        headers: headers,
+                        body: body
+                    ))
                 default:
                     return .undocumented(
                         statusCode: response.status.code,
@@ -277,8 +357,12 @@ public struct Client: APIProtocol {
     /// that username from that client, right or wrong, answers `429` (`throttled`) with
     /// `Retry-After` until the 5 minutes are over. Attempts are counted before the
     /// password is checked, so parallel guesses cannot slip past; a successful login
-    /// resets the count. Counted per server instance; behind a trusted proxy
-    /// (`TRUST_PROXY=true`) the client is the address the proxy appended to
+    /// resets the count. Besides, one client address (an IPv6 address's /64) may try
+    /// `LOGIN_ADDRESS_ATTEMPTS` (30) sign-ins and registrations in 5 minutes whatever the
+    /// usernames (a successful sign-in gives its attempt back); past it `429` too. When
+    /// more password checks wait than `PASSWORD_QUEUE` allows, `503` (`busy`) with
+    /// `Retry-After: 1`, before any hashing. Counted per server instance; behind a trusted
+    /// proxy (`TRUST_PROXY=true`) the client is the address the proxy appended to
     /// `X-Forwarded-For`.
     ///
     ///
@@ -481,6 +565,43 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .tooManyRequests(.init(
+                        headers: headers,
+                        body: body
+                    ))
+                case 503:
+                    let headers: Components.Responses.ServiceUnavailable.Headers = .init(
+                        correlationID: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Correlation-ID",
+                            as: Components.Headers.CorrelationID.self
+                        ),
+                        retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Retry-After",
+                            as: Components.Headers.RetryAfter.self
+                        )
+                    )
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.ServiceUnavailable.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .serviceUnavailable(.init(
                         headers: headers,
                         body: body
                     ))
@@ -4195,7 +4316,7 @@ public struct Client: APIProtocol {
     /// Turn the cart into an order
     ///
     /// Takes no body (one sent is ignored, but counts in the `Idempotency-Key`
-    /// fingerprint, and over 1 MiB answers `413`). Places the cart's lines as an order in
+    /// fingerprint, and over 32 KiB answers `413`). Places the cart's lines as an order in
     /// one transaction, exactly as a direct order is placed, and empties the cart. Lines
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`

@@ -78,7 +78,7 @@ extension Components {
         /// - `delivery_not_dead` (`409`): only a `dead` webhook delivery can be retried.
         /// - `idempotency_key_in_use` (`409`): a request with the same `Idempotency-Key` is
         ///   still running.
-        /// - `payload_too_large` (`413`): the request body is over 1 MiB.
+        /// - `payload_too_large` (`413`): the request body is over the route's limit.
         /// - `unsupported_media_type` (`415`): a request body not sent as `application/json`.
         /// - `idempotency_key_reused` (`422`): the `Idempotency-Key` was used with a different
         ///   request.
@@ -1587,9 +1587,9 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/WebhookDelivery/last_status_code`.
             public var lastStatusCode: Swift.Int?
-            /// Why the last attempt failed (`HTTP 503`, `timed out`, a connection error, a
-            /// refused host, `410 Gone: endpoint disabled`); `null` before the first attempt
-            /// and once delivered.
+            /// Why the last attempt failed, coarsely (`HTTP 503`, `timeout`, `connection failed`,
+            /// `tls failed`, a refused host, `410 Gone: endpoint disabled`: never an address or
+            /// the system's error text); `null` before the first attempt and once delivered.
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/WebhookDelivery/last_error`.
@@ -1618,7 +1618,7 @@ extension Components {
             ///   - status: `pending` (waiting for its next attempt, or being sent) → `delivered` (a `2xx`
             ///   - attempts: Attempts made so far (counted afresh after a staff retry).
             ///   - lastStatusCode: The HTTP status the last attempt got; `null` before the first attempt and when the last one got no answer.
-            ///   - lastError: Why the last attempt failed (`HTTP 503`, `timed out`, a connection error, a
+            ///   - lastError: Why the last attempt failed, coarsely (`HTTP 503`, `timeout`, `connection failed`,
             ///   - nextAttemptAt: When the next attempt is due, only while `pending` (while an attempt is under
             ///   - deliveredAt: When the `2xx` answer came; `null` unless `delivered`.
             ///   - createdAt: When the event was queued for this endpoint.

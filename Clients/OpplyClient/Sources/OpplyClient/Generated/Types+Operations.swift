@@ -19,11 +19,13 @@ public import struct Foundation.Date
 public enum Operations {
     /// Register a customer
     ///
-    /// Username 1–150 chars of letters, digits and `@.+-_` (leading and trailing spaces
-    /// are trimmed), unique ignoring case; email valid and unique ignoring case;
-    /// password at least 8 characters and at most 72 bytes, not all digits, not the
-    /// username, not in a list of common passwords, equal to `password2`; `first_name`
-    /// and `last_name` at most 150 characters. Usernames and emails of closed accounts
+    /// Username 1–150 letters or digits of any script and `@.+-_` (leading and trailing
+    /// spaces are trimmed; stored in Unicode NFC, so one name typed in two forms is one
+    /// account; combining marks are refused), unique ignoring case; email valid, at most
+    /// 254 bytes, unique ignoring case; password at least 8 characters and at most 72 bytes,
+    /// not all digits, not the username or the email, not in a list of common passwords,
+    /// equal to `password2`; `first_name` and `last_name` at most 150 characters. Registrations
+    /// count against the client address's sign-in limit (see `obtainToken`). Usernames and emails of closed accounts
     /// stay taken. Every broken rule: `400` (`invalid_request`) naming the field in
     /// `errors` (`username`, `email`, `password`, `password2`, `first_name`, `last_name`).
     ///
@@ -125,7 +127,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/identity/register//post(register)/responses/413`.
             ///
@@ -143,6 +145,55 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Too many failed logins for this username from this client, or too many sign-ins and registrations from this client address (`throttled`).
+            ///
+            /// - Remark: Generated from `#/paths//api/identity/register//post(register)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The primary database does not answer (`not_ready`, readiness), no database
+            /// connection was had in time (`database_unavailable`, any other endpoint), or too
+            /// many password checks are waiting (`busy`, sign-in and registration).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/identity/register//post(register)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -193,8 +244,12 @@ public enum Operations {
     /// that username from that client, right or wrong, answers `429` (`throttled`) with
     /// `Retry-After` until the 5 minutes are over. Attempts are counted before the
     /// password is checked, so parallel guesses cannot slip past; a successful login
-    /// resets the count. Counted per server instance; behind a trusted proxy
-    /// (`TRUST_PROXY=true`) the client is the address the proxy appended to
+    /// resets the count. Besides, one client address (an IPv6 address's /64) may try
+    /// `LOGIN_ADDRESS_ATTEMPTS` (30) sign-ins and registrations in 5 minutes whatever the
+    /// usernames (a successful sign-in gives its attempt back); past it `429` too. When
+    /// more password checks wait than `PASSWORD_QUEUE` allows, `503` (`busy`) with
+    /// `Retry-After: 1`, before any hashing. Counted per server instance; behind a trusted
+    /// proxy (`TRUST_PROXY=true`) the client is the address the proxy appended to
     /// `X-Forwarded-For`.
     ///
     ///
@@ -318,7 +373,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/identity/token//post(obtainToken)/responses/413`.
             ///
@@ -341,7 +396,7 @@ public enum Operations {
                     }
                 }
             }
-            /// Too many failed logins for this username from this client (`throttled`).
+            /// Too many failed logins for this username from this client, or too many sign-ins and registrations from this client address (`throttled`).
             ///
             /// - Remark: Generated from `#/paths//api/identity/token//post(obtainToken)/responses/429`.
             ///
@@ -359,6 +414,32 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The primary database does not answer (`not_ready`, readiness), no database
+            /// connection was had in time (`database_unavailable`, any other endpoint), or too
+            /// many password checks are waiting (`busy`, sign-in and registration).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/identity/token//post(obtainToken)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -527,7 +608,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/identity/token/refresh//post(refreshToken)/responses/413`.
             ///
@@ -763,7 +844,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/identity/token/verify//post(verifyToken)/responses/413`.
             ///
@@ -998,7 +1079,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/identity/logout//post(logout)/responses/413`.
             ///
@@ -1761,7 +1842,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/identity/customers/{id}//patch(updateCustomer)/responses/413`.
             ///
@@ -2505,7 +2586,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/catalog/products//post(createProduct)/responses/413`.
             ///
@@ -2998,7 +3079,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/catalog/products/{id}//patch(updateProduct)/responses/413`.
             ///
@@ -3456,7 +3537,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/catalog/products/{id}/inventory//post(adjustInventory)/responses/413`.
             ///
@@ -3947,7 +4028,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/catalog/categories/{slug}//patch(renameCategory)/responses/413`.
             ///
@@ -4404,7 +4485,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/cart/items//post(addCartItem)/responses/413`.
             ///
@@ -4655,7 +4736,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/cart/items/{product_id}//patch(setCartItem)/responses/413`.
             ///
@@ -4877,7 +4958,7 @@ public enum Operations {
     /// Turn the cart into an order
     ///
     /// Takes no body (one sent is ignored, but counts in the `Idempotency-Key`
-    /// fingerprint, and over 1 MiB answers `413`). Places the cart's lines as an order in
+    /// fingerprint, and over 32 KiB answers `413`). Places the cart's lines as an order in
     /// one transaction, exactly as a direct order is placed, and empties the cart. Lines
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`
@@ -5102,7 +5183,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/cart/checkout//post(checkout)/responses/413`.
             ///
@@ -5588,7 +5669,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/orders/orders//post(placeOrder)/responses/413`.
             ///
@@ -6735,7 +6816,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/admin/orders/{id}/fulfil//post(fulfilOrder)/responses/413`.
             ///
@@ -7009,7 +7090,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/admin/orders/{id}/cancel//post(staffCancelOrder)/responses/413`.
             ///
@@ -7525,7 +7606,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/admin/webhooks//post(createWebhookEndpoint)/responses/413`.
             ///
@@ -7967,7 +8048,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The request body is over 1 MiB (`payload_too_large`).
+            /// The request body is over this route's limit (`payload_too_large`; see the API's description).
             ///
             /// - Remark: Generated from `#/paths//api/admin/webhooks/{id}//patch(updateWebhookEndpoint)/responses/413`.
             ///
@@ -9203,8 +9284,9 @@ public enum Operations {
                     }
                 }
             }
-            /// The primary database does not answer (`not_ready`, readiness), or no database
-            /// connection was had in time (`database_unavailable`, any other endpoint).
+            /// The primary database does not answer (`not_ready`, readiness), no database
+            /// connection was had in time (`database_unavailable`, any other endpoint), or too
+            /// many password checks are waiting (`busy`, sign-in and registration).
             ///
             ///
             /// - Remark: Generated from `#/paths//health/ready/get(healthReady)/responses/503`.

@@ -19,11 +19,13 @@ public import struct Foundation.Date
 public protocol APIProtocol: Sendable {
     /// Register a customer
     ///
-    /// Username 1–150 chars of letters, digits and `@.+-_` (leading and trailing spaces
-    /// are trimmed), unique ignoring case; email valid and unique ignoring case;
-    /// password at least 8 characters and at most 72 bytes, not all digits, not the
-    /// username, not in a list of common passwords, equal to `password2`; `first_name`
-    /// and `last_name` at most 150 characters. Usernames and emails of closed accounts
+    /// Username 1–150 letters or digits of any script and `@.+-_` (leading and trailing
+    /// spaces are trimmed; stored in Unicode NFC, so one name typed in two forms is one
+    /// account; combining marks are refused), unique ignoring case; email valid, at most
+    /// 254 bytes, unique ignoring case; password at least 8 characters and at most 72 bytes,
+    /// not all digits, not the username or the email, not in a list of common passwords,
+    /// equal to `password2`; `first_name` and `last_name` at most 150 characters. Registrations
+    /// count against the client address's sign-in limit (see `obtainToken`). Usernames and emails of closed accounts
     /// stay taken. Every broken rule: `400` (`invalid_request`) naming the field in
     /// `errors` (`username`, `email`, `password`, `password2`, `first_name`, `last_name`).
     ///
@@ -39,8 +41,12 @@ public protocol APIProtocol: Sendable {
     /// that username from that client, right or wrong, answers `429` (`throttled`) with
     /// `Retry-After` until the 5 minutes are over. Attempts are counted before the
     /// password is checked, so parallel guesses cannot slip past; a successful login
-    /// resets the count. Counted per server instance; behind a trusted proxy
-    /// (`TRUST_PROXY=true`) the client is the address the proxy appended to
+    /// resets the count. Besides, one client address (an IPv6 address's /64) may try
+    /// `LOGIN_ADDRESS_ATTEMPTS` (30) sign-ins and registrations in 5 minutes whatever the
+    /// usernames (a successful sign-in gives its attempt back); past it `429` too. When
+    /// more password checks wait than `PASSWORD_QUEUE` allows, `503` (`busy`) with
+    /// `Retry-After: 1`, before any hashing. Counted per server instance; behind a trusted
+    /// proxy (`TRUST_PROXY=true`) the client is the address the proxy appended to
     /// `X-Forwarded-For`.
     ///
     ///
@@ -242,7 +248,7 @@ public protocol APIProtocol: Sendable {
     /// Turn the cart into an order
     ///
     /// Takes no body (one sent is ignored, but counts in the `Idempotency-Key`
-    /// fingerprint, and over 1 MiB answers `413`). Places the cart's lines as an order in
+    /// fingerprint, and over 32 KiB answers `413`). Places the cart's lines as an order in
     /// one transaction, exactly as a direct order is placed, and empties the cart. Lines
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`
@@ -451,11 +457,13 @@ public protocol APIProtocol: Sendable {
 extension APIProtocol {
     /// Register a customer
     ///
-    /// Username 1–150 chars of letters, digits and `@.+-_` (leading and trailing spaces
-    /// are trimmed), unique ignoring case; email valid and unique ignoring case;
-    /// password at least 8 characters and at most 72 bytes, not all digits, not the
-    /// username, not in a list of common passwords, equal to `password2`; `first_name`
-    /// and `last_name` at most 150 characters. Usernames and emails of closed accounts
+    /// Username 1–150 letters or digits of any script and `@.+-_` (leading and trailing
+    /// spaces are trimmed; stored in Unicode NFC, so one name typed in two forms is one
+    /// account; combining marks are refused), unique ignoring case; email valid, at most
+    /// 254 bytes, unique ignoring case; password at least 8 characters and at most 72 bytes,
+    /// not all digits, not the username or the email, not in a list of common passwords,
+    /// equal to `password2`; `first_name` and `last_name` at most 150 characters. Registrations
+    /// count against the client address's sign-in limit (see `obtainToken`). Usernames and emails of closed accounts
     /// stay taken. Every broken rule: `400` (`invalid_request`) naming the field in
     /// `errors` (`username`, `email`, `password`, `password2`, `first_name`, `last_name`).
     ///
@@ -479,8 +487,12 @@ extension APIProtocol {
     /// that username from that client, right or wrong, answers `429` (`throttled`) with
     /// `Retry-After` until the 5 minutes are over. Attempts are counted before the
     /// password is checked, so parallel guesses cannot slip past; a successful login
-    /// resets the count. Counted per server instance; behind a trusted proxy
-    /// (`TRUST_PROXY=true`) the client is the address the proxy appended to
+    /// resets the count. Besides, one client address (an IPv6 address's /64) may try
+    /// `LOGIN_ADDRESS_ATTEMPTS` (30) sign-ins and registrations in 5 minutes whatever the
+    /// usernames (a successful sign-in gives its attempt back); past it `429` too. When
+    /// more password checks wait than `PASSWORD_QUEUE` allows, `503` (`busy`) with
+    /// `Retry-After: 1`, before any hashing. Counted per server instance; behind a trusted
+    /// proxy (`TRUST_PROXY=true`) the client is the address the proxy appended to
     /// `X-Forwarded-For`.
     ///
     ///
@@ -844,7 +856,7 @@ extension APIProtocol {
     /// Turn the cart into an order
     ///
     /// Takes no body (one sent is ignored, but counts in the `Idempotency-Key`
-    /// fingerprint, and over 1 MiB answers `413`). Places the cart's lines as an order in
+    /// fingerprint, and over 32 KiB answers `413`). Places the cart's lines as an order in
     /// one transaction, exactly as a direct order is placed, and empties the cart. Lines
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`
