@@ -223,7 +223,9 @@ import Testing
             let (_, other) = try await client.signUp("ivy")
             let ivyTokens = try await client.logIn("ivy")
             _ = other
-            let foreign = try await client.send(.post, "/api/identity/logout/", json: ["refresh": ivyTokens.refresh], token: tokens.access)
+            // (hank's first access token ended with his logout: he signs in again.)
+            let hank = try await client.logIn("hank")
+            let foreign = try await client.send(.post, "/api/identity/logout/", json: ["refresh": ivyTokens.refresh], token: hank.access)
             #expect(foreign.status == .badRequest)
             #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": ivyTokens.refresh]).status == .ok)
         }
@@ -471,6 +473,32 @@ extension IdentityTests {
             }
             #expect(busy > 0, "past the queue's bound a login is answered 503 before hashing")
             #expect(flooded < idle * 3 + .milliseconds(300), "the real login took \(flooded) under the flood, \(idle) idle")
+        }
+    }
+}
+
+extension IdentityTests {
+    @Test(arguments: TestStore.all)
+    func loggingOutOrReusingARefreshTokenEndsTheFamilysAccessTokens(store: TestStore) async throws {
+        try await withShop(store) { client, _ in
+            _ = try await client.signUp("lou")
+            let me = { (token: String) in try await client.send(.get, "/api/identity/me/", token: token).status }
+            let first = try await client.logIn("lou")
+            #expect(try await me(first.access) == .ok)
+            #expect(
+                try await client.send(.post, "/api/identity/logout/", json: ["refresh": first.refresh], token: first.access).status
+                    == .noContent)
+            #expect(try await me(first.access) == .unauthorized, "logout ends the family's access tokens at once")
+
+            let second = try await client.logIn("lou")
+            let rotated = try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": second.refresh])
+            #expect(rotated.status == .ok)
+            let third = try #require(rotated.json["access"] as? String)
+            #expect(try await me(third) == .ok)
+            #expect(try await client.send(.post, "/api/identity/token/refresh/", json: ["refresh": second.refresh]).status == .unauthorized)
+            #expect(try await me(third) == .unauthorized, "reusing a spent refresh token ends the family's access tokens")
+            #expect(try await me(second.access) == .unauthorized)
+            #expect(try await me(try await client.logIn("lou").access) == .ok, "another family is untouched")
         }
     }
 }

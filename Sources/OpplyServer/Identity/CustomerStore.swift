@@ -23,6 +23,20 @@ struct CustomerStore: Sendable {
         }
     }
 
+    /// An open account for an access token: nil when it is closed or, with `liveFamily`, that refresh family was
+    /// revoked. One statement: every authenticated request not remembered runs it.
+    func find(id: UUID, liveFamily family: UUID?) async throws -> Customer? {
+        guard let family else { return try await find(id: id) }
+        return try await database.read { sql in
+            try await sql.raw(
+                """
+                SELECT \(unsafeRaw: Customer.selectList) FROM customers WHERE id = \(bind: id) AND deleted_at IS NULL \
+                AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = \(bind: family) AND revoked_at IS NOT NULL)
+                """
+            ).first().map(Customer.init(row:))
+        }
+    }
+
     /// The open account with this username (any case).
     func find(usernameKey: String) async throws -> Customer? {
         try await database.read { sql in

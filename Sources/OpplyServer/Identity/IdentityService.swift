@@ -160,6 +160,7 @@ struct IdentityService: Sendable {
             guard try await store.spendRefreshToken(id: refreshID, customerID: customerID, now: now, on: sql) else {
                 if try await store.wasSpent(refreshID: refreshID, on: sql) {
                     try await store.revokeFamily(family, customerID: customerID, now: now, on: sql)
+                    recent.forget(family: family)
                     throw CommitThenThrow(error: AppError.unauthorized("Token was already used; its session has been revoked."))
                 }
                 throw AppError.unauthorized("Token is invalid or expired.")
@@ -190,16 +191,21 @@ struct IdentityService: Sendable {
         try await store.database.transaction { sql in
             try await store.revokeFamily(family, customerID: caller.id, now: clock.now, on: sql)
         }
+        recent.forget(family: family)
     }
 
-    /// The customer an access token belongs to; `401` if the token is bad or the account is gone.
+    /// The customer an access token belongs to; `401` if the token is bad, the account is gone, or the token's
+    /// refresh family was revoked (logout, or a spent refresh token presented again): its access tokens end with it.
     func authenticate(bearer token: String) async throws -> Customer {
         let claims = try await tokens.verify(token, type: "access")
         guard let id = claims.customerID else { throw AppError.unauthorized("Token is invalid or expired.") }
-        let (known, epoch) = recent.customer(id)
+        let family = claims.fam.flatMap(UUID.init(uuidString:))
+        let (known, epoch) = recent.customer(family ?? id)
         if let known { return known }
-        guard let customer = try await store.find(id: id) else { throw AppError.unauthorized("Token is invalid or expired.") }
-        recent.remember(customer, readSince: epoch)
+        guard let customer = try await store.find(id: id, liveFamily: family) else {
+            throw AppError.unauthorized("Token is invalid or expired.")
+        }
+        recent.remember(customer, as: family ?? id, readSince: epoch)
         return customer
     }
 

@@ -1,10 +1,12 @@
 import Foundation
 import Synchronization
 
-/// The accounts behind access tokens checked in the last `ttl`, so that a session's burst of requests costs one
-/// read of its account instead of one per request. This instance forgets an account at once when it changes it
-/// (its details, its staff rights, closing it); a change made elsewhere (another instance, the CLI) is seen within
-/// `ttl`. Bounded: when full it starts afresh.
+/// The accounts behind access tokens checked in the last `ttl`, keyed by the token's refresh family (a token from
+/// before families were carried: by the account), so that a session's burst of requests costs one read of its
+/// account and of its family's revocation instead of one per request. This instance forgets at once what it changes
+/// (an account's details, staff rights or closing; a family revoked by logout or by reuse of a spent refresh
+/// token); a change made elsewhere (another instance, the CLI) is seen within `ttl`. Bounded: when full it starts
+/// afresh.
 final class RecentCustomers: Sendable {
     let ttl: Duration
     let capacity: Int
@@ -20,27 +22,36 @@ final class RecentCustomers: Sendable {
         self.capacity = capacity
     }
 
-    /// The account, if it was read within `ttl`; else nil and the epoch to pass to `remember` with the fresh read.
-    func customer(_ id: UUID) -> (customer: Customer?, epoch: Int) {
+    /// The account behind `key` (a family, or an account id), if read within `ttl`; else nil and the epoch to pass to
+    /// `remember` with the fresh read.
+    func customer(_ key: UUID) -> (customer: Customer?, epoch: Int) {
         state.withLock { state in
-            guard let entry = state.entries[id], entry.until > .now else { return (nil, state.epoch) }
+            guard let entry = state.entries[key], entry.until > .now else { return (nil, state.epoch) }
             return (entry.customer, state.epoch)
         }
     }
 
-    /// Keeps an account read since `epoch`, unless an account was forgotten meanwhile (it may be the one read).
-    func remember(_ customer: Customer, readSince epoch: Int) {
+    /// Keeps an account read since `epoch` under `key`, unless something was forgotten meanwhile (it may be this).
+    func remember(_ customer: Customer, as key: UUID, readSince epoch: Int) {
         state.withLock { state in
             guard state.epoch == epoch else { return }
-            if state.entries.count >= capacity, state.entries[customer.id] == nil { state.entries.removeAll(keepingCapacity: true) }
-            state.entries[customer.id] = (customer, .now + ttl)
+            if state.entries.count >= capacity, state.entries[key] == nil { state.entries.removeAll(keepingCapacity: true) }
+            state.entries[key] = (customer, .now + ttl)
         }
     }
 
-    /// Drops an account this instance just changed.
+    /// Drops an account this instance just changed, under every key it is remembered by.
     func forget(_ id: UUID) {
         state.withLock { state in
-            state.entries[id] = nil
+            state.entries = state.entries.filter { $0.key != id && $0.value.customer.id != id }
+            state.epoch += 1
+        }
+    }
+
+    /// Drops a refresh family this instance just revoked.
+    func forget(family: UUID) {
+        state.withLock { state in
+            state.entries[family] = nil
             state.epoch += 1
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import JWTKit
 
 /// The claims of our tokens. `typ` tells access from refresh tokens; a refresh token's `jti` is its row in
-/// `refresh_tokens` and `fam` the family it rotates within.
+/// `refresh_tokens`; `fam` is the family a refresh token rotates within, and an access token ends with it.
 struct TokenClaims: JWTPayload {
     var sub: SubjectClaim
     var exp: ExpirationClaim
@@ -47,7 +47,7 @@ struct TokenSigner: Sendable {
         let subject = SubjectClaim(value: customerID.uuidString.lowercased())
         let access = TokenClaims(
             sub: subject, exp: .init(value: now + accessTTL.timeInterval), iat: .init(value: now), nbf: nil,
-            typ: "access", jti: UUID().uuidString.lowercased(), fam: nil
+            typ: "access", jti: UUID().uuidString.lowercased(), fam: family.uuidString.lowercased()
         )
         let refresh = TokenClaims(
             sub: subject, exp: .init(value: now + refreshTTL.timeInterval), iat: .init(value: now), nbf: nil,
