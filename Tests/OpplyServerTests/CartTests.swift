@@ -385,3 +385,36 @@ import Testing
         }
     }
 }
+
+extension CartTests {
+    /// Touching a cart keeps its reservations alive for `CART_TTL` more, but never past `CART_MAX_HOLD` after a line
+    /// was added: a cart kept busy cannot hold stock for ever.
+    @Test(arguments: TestStore.all)
+    func aReservationEndsAtTheMaximumHoldHoweverOftenTheCartIsTouched(store: TestStore) async throws {
+        let clock = TestClock()
+        try await withShop(
+            store, clock: clock,
+            configure: {
+                Self.sweptByTheTest(&$0)
+                $0.cartMaxHold = .seconds(300)
+            }
+        ) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let kept = try await client.createProduct("Kept busy", quantity: 5, staff: staff)
+            let other = try await client.createProduct("Touch", quantity: 50, staff: staff)
+            let (_, token) = try await client.signUp("busy")
+            #expect(try await add(client, kept, 2, token: token).status == .ok)
+            for _ in 0..<6 {
+                clock.advance(by: 45)  // within the 60 s lifetime each time; 270 s in all
+                #expect(try await add(client, other, 1, token: token).status == .ok)
+                #expect(try await shop.cart.sweep() == 0)
+            }
+            #expect(try await client.quantity(of: kept) == 3, "still held at 270 s")
+            clock.advance(by: 31)  // 301 s after the line was added, 31 s after the last touch
+            #expect(try await shop.cart.sweep() == 1, "the first line's reservation ended at the maximum hold")
+            #expect(try await client.quantity(of: kept) == 5)
+            #expect(try await client.quantity(of: other) == 44, "the newer line is still held")
+            try await shop.expectStockInvariants()
+        }
+    }
+}

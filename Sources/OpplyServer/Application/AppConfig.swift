@@ -29,6 +29,8 @@ public struct AppConfig: Sendable {
     public var accessTokenTTL: Duration = .seconds(900)
     public var refreshTokenTTL: Duration = .seconds(604_800)
     public var cartTTL: Duration = .seconds(900)
+    /// The longest a cart line's reservation lasts after it was added, however often the cart is touched.
+    public var cartMaxHold: Duration = .seconds(3_600)
     public var catalogCacheTTL: Duration = .seconds(2)
     public var catalogCacheSize = 1_000
     public var maxOrderQuantity = 1_000
@@ -126,6 +128,7 @@ public struct AppConfig: Sendable {
         config.accessTokenTTL = try seconds("ACCESS_TOKEN_TTL", in: 10...86_400) ?? config.accessTokenTTL
         config.refreshTokenTTL = try seconds("REFRESH_TOKEN_TTL", in: 60...31_536_000) ?? config.refreshTokenTTL
         config.cartTTL = try seconds("CART_TTL", in: 1...604_800) ?? config.cartTTL
+        config.cartMaxHold = try seconds("CART_MAX_HOLD", in: 1...2_592_000) ?? config.cartMaxHold
         config.idleTimeout = try seconds("HTTP_IDLE_TIMEOUT", in: 1...3_600) ?? config.idleTimeout
         config.readTimeout = try seconds("HTTP_READ_TIMEOUT", in: 1...600) ?? config.readTimeout
         config.maxConnections = try integer("MAX_CONNECTIONS", in: 16...100_000) ?? config.maxConnections

@@ -70,7 +70,7 @@ public struct Shop: Sendable {
         )
         let cart = CartService(
             store: CartStore(database: database), inventory: inventory, orders: orders, prices: products, lock: customers, clock: clock,
-            ttl: config.cartTTL, maxQuantity: config.maxOrderQuantity
+            ttl: config.cartTTL, maxHold: config.cartMaxHold, maxQuantity: config.maxOrderQuantity
         )
         let identity = IdentityService(
             store: customers,

@@ -26,4 +26,7 @@ struct ClaimedLine: Sendable {
     let quantity: Int
     /// True while the line's units are reserved; false once the sweeper released them.
     let held: Bool
+    /// When its current reservation began (nil for a line from before this was kept): it ends `CART_MAX_HOLD` later
+    /// at the latest, however often the cart is touched.
+    var heldSince: Date? = nil
 }

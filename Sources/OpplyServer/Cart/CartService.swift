@@ -16,6 +16,8 @@ struct CartService: Sendable {
     let lock: any CartLock
     let clock: WallClock
     let ttl: Duration
+    /// The longest one reservation lasts however often its cart is touched (`CART_MAX_HOLD`).
+    var maxHold: Duration = .seconds(3_600)
     let maxQuantity: Int
 
     struct AddItem: Decodable, Sendable {
@@ -54,7 +56,7 @@ struct CartService: Sendable {
             }
             let held = line.map { $0.held ? $0.quantity : 0 } ?? 0
             try await reserveOrExplain(item.product, total - held, field: "quantity", already: held, on: sql)
-            try await store.putHeld(customer: customer, product: item.product, quantity: total, until: expiry, on: sql)
+            try await putHeld(line, customer: customer, product: item.product, quantity: total, on: sql)
         }
         return try await store.cart(of: customer, prices: prices)
     }
@@ -72,9 +74,7 @@ struct CartService: Sendable {
             } else if quantity > held {
                 try await reserveOrExplain(product, quantity - held, field: "quantity", already: held, on: sql)
             }
-            if quantity > 0 {
-                try await store.putHeld(customer: customer, product: product, quantity: quantity, until: expiry, on: sql)
-            }
+            if quantity > 0 { try await putHeld(line, customer: customer, product: product, quantity: quantity, on: sql) }
         }
         return try await store.cart(of: customer, prices: prices)
     }
@@ -94,7 +94,7 @@ struct CartService: Sendable {
     private func changingCart(of customer: UUID, _ body: (any SQLDatabase) async throws -> Void) async throws {
         try await store.database.transaction { sql in
             try await lock.lockCart(of: customer, on: sql)
-            try await store.touch(customer: customer, until: expiry, on: sql)
+            try await store.touch(customer: customer, until: expiry, maxHold: maxHold, on: sql)
             try await body(sql)
         }
     }
@@ -144,6 +144,15 @@ struct CartService: Sendable {
     }
 
     private var expiry: Date { clock.now + ttl.timeInterval }
+
+    /// Puts a line back held: its reservation keeps the time it began if it was held (a new or re-reserved one begins
+    /// now), and lasts `ttl` from now but never past `maxHold` from that beginning.
+    private func putHeld(_ line: ClaimedLine?, customer: UUID, product: UUID, quantity: Int, on sql: any SQLDatabase) async throws {
+        let now = clock.now
+        let since = line.flatMap { $0.held ? $0.heldSince : nil } ?? now
+        let until = min(expiry, since + maxHold.timeInterval)
+        try await store.putHeld(customer: customer, product: product, quantity: quantity, until: until, since: since, on: sql)
+    }
 
     /// Releases the held lines, one statement per product in ascending order.
     private func release(_ lines: [ClaimedLine], on sql: any SQLDatabase) async throws {

@@ -37,7 +37,7 @@ struct CartStore: Sendable {
     func claim(customer: UUID, product: UUID? = nil, on sql: any SQLDatabase) async throws -> [ClaimedLine] {
         var delete = sql.delete(from: "cart_lines").where("customer_id", .equal, customer)
         if let product { delete = delete.where("product_id", .equal, product) }
-        return try await delete.returning("product_id", "quantity", "held").all().map(Self.claimed(row:))
+        return try await delete.returning("product_id", "quantity", "held", "held_since").all().map(Self.claimed(row:))
     }
 
     func lineCount(customer: UUID, on sql: any SQLDatabase) async throws -> Int {
@@ -52,16 +52,25 @@ struct CartStore: Sendable {
     }
 
     /// Puts a held line in the cart (its previous version, if any, was claimed in this transaction).
-    func putHeld(customer: UUID, product: UUID, quantity: Int, until: Date, on sql: any SQLDatabase) async throws {
-        try await sql.insert(into: "cart_lines").columns("customer_id", "product_id", "quantity", "held", "reserved_until")
-            .values(SQLBind(customer), SQLBind(product), SQLBind(quantity), SQLBind(true), SQLBind(until))
+    func putHeld(customer: UUID, product: UUID, quantity: Int, until: Date, since: Date, on sql: any SQLDatabase) async throws {
+        try await sql.insert(into: "cart_lines").columns("customer_id", "product_id", "quantity", "held", "reserved_until", "held_since")
+            .values(SQLBind(customer), SQLBind(product), SQLBind(quantity), SQLBind(true), SQLBind(until), SQLBind(since))
             .run()
     }
 
-    /// Every change to a cart moves all its reservations' expiry.
-    func touch(customer: UUID, until: Date, on sql: any SQLDatabase) async throws {
-        try await sql.update("cart_lines").set("reserved_until", to: until)
-            .where("customer_id", .equal, customer).where("held", .equal, true).run()
+    /// Every change to a cart moves all its reservations' expiry to `until`, but never past `maxHold` after a line's
+    /// reservation began.
+    func touch(customer: UUID, until: Date, maxHold: Duration, on sql: any SQLDatabase) async throws {
+        let seconds = maxHold.timeInterval
+        // Times are `timestamptz` on PostgreSQL and seconds since 1970 (REAL) on SQLite.
+        let latest: SQLQueryString =
+            database.engine == .postgres ? "held_since + make_interval(secs => \(bind: seconds))" : "held_since + \(bind: seconds)"
+        try await sql.raw(
+            """
+            UPDATE cart_lines SET reserved_until = CASE WHEN held_since IS NULL OR \(latest) > \(bind: until) THEN \(bind: until) \
+            ELSE \(latest) END WHERE customer_id = \(bind: customer) AND held = \(bind: true)
+            """
+        ).run()
     }
 
     /// Marks up to `limit` expired held lines released and returns them; a line flips once, so it is released once,
@@ -96,7 +105,8 @@ struct CartStore: Sendable {
         ClaimedLine(
             product: try row.decode(column: "product_id", as: UUID.self),
             quantity: try row.decode(column: "quantity", as: Int.self),
-            held: try row.decode(column: "held", as: Bool.self)
+            held: try row.decode(column: "held", as: Bool.self),
+            heldSince: row.contains(column: "held_since") ? try row.decode(column: "held_since", as: Date?.self) : nil
         )
     }
 }

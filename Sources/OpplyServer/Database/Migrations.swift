@@ -366,6 +366,9 @@ enum Migrations {
                 WHERE archived_at IS NULL
                 """,
             ]),
+        // When a cart line's reservation began: it lasts `CART_MAX_HOLD` from then at most (`CartStore.touch`). Lines
+        // from before have none and keep the old rule until they are next re-reserved.
+        Migration(version: 14, name: "cart reservations held since", statements: ["ALTER TABLE cart_lines ADD COLUMN held_since {time}"]),
     ]
 
     static func expand(_ statement: String, for engine: SQLEngine) -> String {
