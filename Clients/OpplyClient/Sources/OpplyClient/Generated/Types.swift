@@ -224,7 +224,8 @@ public protocol APIProtocol: Sendable {
     /// the product's `quantity` drops for everyone else. A line whose reservation had
     /// lapsed is re-reserved whole together with the new units. The line may hold at most
     /// `MAX_ORDER_QUANTITY` (default 1,000) units in all. Every change to a cart extends
-    /// its life to now + cart TTL (default 15 minutes).
+    /// its life to now + cart TTL (default 15 minutes), but a line's reservation ends at
+    /// most `CART_MAX_HOLD` (default 1 hour) after the line was added or re-reserved.
     ///
     ///
     /// - Remark: HTTP `POST /api/cart/items/`.
@@ -806,7 +807,8 @@ extension APIProtocol {
     /// the product's `quantity` drops for everyone else. A line whose reservation had
     /// lapsed is re-reserved whole together with the new units. The line may hold at most
     /// `MAX_ORDER_QUANTITY` (default 1,000) units in all. Every change to a cart extends
-    /// its life to now + cart TTL (default 15 minutes).
+    /// its life to now + cart TTL (default 15 minutes), but a line's reservation ends at
+    /// most `CART_MAX_HOLD` (default 1 hour) after the line was added or re-reserved.
     ///
     ///
     /// - Remark: HTTP `POST /api/cart/items/`.
