@@ -51,3 +51,10 @@ struct Notice: Sendable {
 
     var stored: String { (error ? "error\n" : "ok\n") + text }
 }
+
+/// One choice of a `<select>`: what it sends, what it shows, and whether it is the one chosen.
+struct Choice: Sendable {
+    let value: String
+    let label: String
+    let selected: Bool
+}

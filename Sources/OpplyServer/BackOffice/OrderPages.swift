@@ -29,7 +29,7 @@ struct OrderPages: Sendable {
         let rows: [Row]
         let empty: Bool
         let count: String
-        let status: [Option]
+        let status: [Choice]
         let customer: String
         let product: String
         let from: String
@@ -37,12 +37,6 @@ struct OrderPages: Sendable {
         let newer: String?
         let older: String?
         let back: String
-    }
-
-    struct Option: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
     }
 
     struct Line: Sendable {
@@ -83,47 +77,13 @@ struct OrderPages: Sendable {
     @Sendable func list(_ request: Request, context: StaffPageContext) async throws -> Response {
         let query = request.uri.queryParameters
         let text = { (name: String) in query[Substring(name)].map(String.init)?.trimmingCharacters(in: .whitespaces) ?? "" }
-        var filter = OrderFilter()
-        var problems: [FieldProblem] = []
-        if !text("status").isEmpty {
-            if let status = Order.Status(rawValue: text("status")) {
-                filter.status = status
-            } else {
-                problems.append(FieldProblem("status", "Choose confirmed, fulfilled or cancelled."))
-            }
-        }
-        var noSuchCustomer = false
-        if !text("customer").isEmpty {
-            if let customer = try await identity.customer(username: String(text("customer").prefix(150))) {
-                filter.customer = customer.id
-            } else {
-                noSuchCustomer = true
-            }
-        }
-        if !text("product").isEmpty {
-            if let product = UUID(uuidString: text("product")) {
-                filter.product = product
-            } else {
-                problems.append(FieldProblem("product", "A product id, as a product's page shows it."))
-            }
-        }
-        for (name, keyPath, offset) in [("from", \OrderFilter.createdAfter, 0.0), ("to", \OrderFilter.createdBefore, 86_400.0)]
-        where !text(name).isEmpty {
-            if let day = Display.day(text(name)) {
-                filter[keyPath: keyPath] = day + offset
-            } else {
-                problems.append(FieldProblem(name, "A day written YYYY-MM-DD."))
-            }
-        }
+        let filter = try await Self.filter(text, identity: identity)
         let before = UUID(uuidString: text("before"))
         let after = UUID(uuidString: text("after"))
-        guard problems.isEmpty else { throw AppError.validation(problems) }
-
         var orders: [OrderDesk.DeskOrder] = []
         var more = false
         var count = 0
-        if !noSuchCustomer {
-            let chosen = filter
+        if let chosen = filter {
             async let counted = desk.count(chosen, cap: Self.countCap + 1)
             (orders, more) = try await desk.orders(chosen, from: after ?? before, newer: after != nil, limit: Self.pageSize)
             count = try await counted
@@ -139,10 +99,9 @@ struct OrderPages: Sendable {
         let page = ListPage(
             layout: Layout("Orders", section: "Orders", session: context.session, views: views),
             rows: orders.map(Self.row), empty: orders.isEmpty, count: Display.count(count, cap: Self.countCap),
-            status: [("", "Any status")].map { Option(value: $0.0, label: $0.1, selected: filter.status == nil) }
-                + [Order.Status.confirmed, .fulfilled, .cancelled].map {
-                    Option(value: $0.rawValue, label: $0.rawValue.capitalized, selected: filter.status == $0)
-                },
+            status: [nil, Order.Status.confirmed, .fulfilled, .cancelled].map {
+                Choice(value: $0?.rawValue ?? "", label: $0?.rawValue.capitalized ?? "Any status", selected: filter?.status == $0)
+            },
             customer: text("customer"), product: text("product"), from: text("from"), to: text("to"),
             newer: newer, older: older, back: request.uri.description)
         return views.render("orders", page)
@@ -203,6 +162,41 @@ struct OrderPages: Sendable {
         for (id, reason) in refused { text += " Order \(Display.shortID(id)) was not: \(reason)" }
         try await identity.flash(Notice(text, error: !refused.isEmpty).stored, for: context.session)
         return Views.redirect(to: BackOfficeGate.localPath(context.form["back"]) ?? "/admin/orders/")
+    }
+
+    /// The desk's filters from the list's query: status, customer username, product id, and days from and to
+    /// (whole UTC days); nil when the customer named has no account (nothing can match); `400` naming what is wrong.
+    static func filter(_ text: (String) -> String, identity: IdentityService) async throws -> OrderFilter? {
+        var filter = OrderFilter()
+        var problems: [FieldProblem] = []
+        if !text("status").isEmpty {
+            if let status = Order.Status(rawValue: text("status")) {
+                filter.status = status
+            } else {
+                problems.append(FieldProblem("status", "Choose confirmed, fulfilled or cancelled."))
+            }
+        }
+        if !text("product").isEmpty {
+            if let product = UUID(uuidString: text("product")) {
+                filter.product = product
+            } else {
+                problems.append(FieldProblem("product", "A product id, as a product's page shows it."))
+            }
+        }
+        for (name, keyPath, offset) in [("from", \OrderFilter.createdAfter, 0.0), ("to", \OrderFilter.createdBefore, 86_400.0)]
+        where !text(name).isEmpty {
+            if let day = Display.day(text(name)) {
+                filter[keyPath: keyPath] = day + offset
+            } else {
+                problems.append(FieldProblem(name, "A day written YYYY-MM-DD."))
+            }
+        }
+        guard problems.isEmpty else { throw AppError.validation(problems) }
+        if !text("customer").isEmpty {
+            guard let customer = try await identity.customer(username: String(text("customer").prefix(150))) else { return nil }
+            filter.customer = customer.id
+        }
+        return filter
     }
 
     static func row(_ desk: OrderDesk.DeskOrder) -> Row {

@@ -19,12 +19,6 @@ struct ProductPages: Sendable {
         let out: Bool
     }
 
-    struct Choice: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
-    }
-
     struct ListPage: Sendable {
         let layout: Layout
         let rows: [Row]
