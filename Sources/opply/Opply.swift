@@ -50,14 +50,11 @@ struct Serve: AsyncParsableCommand {
         var (config, logger) = try loadConfig()
         config.host = host ?? config.host
         config.port = port ?? config.port
-        if config.environment == .development, !["127.0.0.1", "::1", "localhost"].contains(config.host) {
-            // Development makes its own JWT secret and prints an admin password: it is not for other machines to reach.
-            FileHandle.standardError.write(
-                Data(
-                    "opply: APP_ENV=development listens on loopback only (127.0.0.1, ::1); set APP_ENV=production to listen on \(config.host)\n"
-                        .utf8))
+        if let problem = config.listeningProblem {
+            FileHandle.standardError.write(Data("opply: \(problem)\n".utf8))
             throw ExitCode(78)
         }
+
         if config.jwtSecretGenerated {
             logger.warning("JWT_SECRET is not set: using a random secret for this run (development only); tokens die with the process.")
         }

@@ -287,3 +287,20 @@ extension HTTPTests {
         #expect(mode == 0o600, "mode \(String(mode ?? 0, radix: 8))")
     }
 }
+
+extension HTTPTests {
+    @Test func developmentListensOnLoopbackOnly() {
+        var config = AppConfig()
+        config.environment = .development
+        for host in ["127.0.0.1", "::1", "localhost"] {
+            config.host = host
+            #expect(config.listeningProblem == nil, "\(host)")
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.5"] {
+            config.host = host
+            #expect(config.listeningProblem?.contains("loopback only") == true, "\(host)")
+        }
+        config.environment = .production
+        #expect(config.listeningProblem == nil, "production listens where it is told")
+    }
+}

@@ -80,6 +80,13 @@ public struct AppConfig: Sendable {
         self.jwtSecret = jwtSecret
     }
 
+    /// Why the server may not listen where this configuration says, or nil: development makes its own JWT secret and
+    /// prints an admin password, so it listens on loopback only.
+    public var listeningProblem: String? {
+        guard environment == .development, !["127.0.0.1", "::1", "localhost"].contains(host) else { return nil }
+        return "APP_ENV=development listens on loopback only (127.0.0.1, ::1); set APP_ENV=production to listen on \(host)"
+    }
+
     /// Reads the environment; throws a `ConfigError` naming the first bad variable.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> AppConfig {
         var config = AppConfig(jwtSecret: "")
