@@ -109,12 +109,13 @@ prepare_shop() {
   done
   # Cursor pages: offset mode stops at 10,000.
   python3 - "$base/api/catalog/products/?limit=100&cursor=" >"$work/products" <<'PY'
-import json, sys, urllib.request
+import json, sys, urllib.parse, urllib.request
 url = sys.argv[1]
 while url:
     page = json.load(urllib.request.urlopen(url))
     print("\n".join(product["id"] for product in page["results"]))
-    url = page["next"]
+    # Links are relative unless PUBLIC_URL is set: resolved against the page they came from.
+    url = page["next"] and urllib.parse.urljoin(url, page["next"])
 PY
   sed -i '/^$/d' "$work/products"
   echo "== $(wc -l <"$work/products") orderable products, $clients clients"

@@ -220,8 +220,7 @@ import Testing
             #expect(first.list.count == 3)
             #expect(first.json["previous"] is NSNull)
             let next = try #require(first.json["next"] as? String)
-            #expect(next.hasPrefix("http://"))
-            #expect(next.hasSuffix("/api/catalog/products/?category=beer&limit=3&offset=3"))
+            #expect(next == "/api/catalog/products/?category=beer&limit=3&offset=3", "relative without PUBLIC_URL")
 
             let last = try await client.send(.get, "/api/catalog/products/?category=beer&limit=3&offset=6")
             #expect(last.list.map { $0["name"] as? String } == ["Beer 7"])
@@ -345,5 +344,34 @@ import Testing
         #expect(builds == 3)
         try await get("b")
         #expect(builds == 4)
+    }
+}
+
+extension CatalogTests {
+    /// Page links start with `PUBLIC_URL` when it is set, with what our own proxy forwarded under `TRUST_PROXY`, and
+    /// are relative otherwise: a `Host` header a client made up never reaches a link (nor a cached answer).
+    @Test func pageLinksNeverEchoAHostAClientMadeUp() async throws {
+        let evil: HTTPFields = [.init("Host")!: "evil.example", .init("X-Forwarded-Host")!: "evil.example"]
+        try await withShop(.sqlite) { client, shop in
+            let staff = try await shop.staffToken(client)
+            _ = try await client.createProducts("Cider", count: 2, quantity: 5, staff: staff)
+            let relative = try await client.send(.get, "/api/catalog/products/?limit=1", headers: evil).json["next"] as? String
+            #expect(relative == "/api/catalog/products/?limit=1&offset=1")
+            let orders = try await client.send(.get, "/api/admin/orders/?limit=1", token: staff, headers: evil)
+            #expect(!orders.text.contains("evil.example"))
+        }
+        try await withShop(.sqlite, configure: { $0.publicURL = "https://api.opply.example" }) { client, shop in
+            let staff = try await shop.staffToken(client)
+            _ = try await client.createProducts("Perry", count: 2, quantity: 5, staff: staff)
+            let next = try await client.send(.get, "/api/catalog/products/?limit=1", headers: evil).json["next"] as? String
+            #expect(next == "https://api.opply.example/api/catalog/products/?limit=1&offset=1")
+        }
+        try await withShop(.sqlite, configure: { $0.trustProxy = true }) { client, shop in
+            let staff = try await shop.staffToken(client)
+            _ = try await client.createProducts("Mead", count: 2, quantity: 5, staff: staff)
+            let forwarded: HTTPFields = [.init("X-Forwarded-Proto")!: "https", .init("X-Forwarded-Host")!: "shop.example"]
+            let next = try await client.send(.get, "/api/catalog/products/?limit=1", headers: forwarded).json["next"] as? String
+            #expect(next == "https://shop.example/api/catalog/products/?limit=1&offset=1")
+        }
     }
 }

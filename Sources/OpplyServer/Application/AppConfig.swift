@@ -60,6 +60,8 @@ public struct AppConfig: Sendable {
     public var seedDemoData = false
     /// Whether the server runs behind our own proxy, which appends the client's address to `X-Forwarded-For`.
     public var trustProxy = false
+    /// The shop's public address (`https://api.opply.example`), which page links start with; relative links without it.
+    public var publicURL: String?
     /// How long a connection may sit without sending a byte (idle keep-alive, or a request that stalls) before it
     /// is closed; longer than a load balancer's own idle timeout (60 s on AWS), so the balancer closes first.
     public var idleTimeout: Duration = .seconds(75)
@@ -192,6 +194,12 @@ public struct AppConfig: Sendable {
             config.webhookRetrySchedule = waits.compactMap { $0 }.map { .seconds($0) }
         }
         config.trustProxy = try flag("TRUST_PROXY") ?? false
+        if let raw = value("PUBLIC_URL") {
+            guard let url = URLComponents(string: raw), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false,
+                url.query == nil, url.fragment == nil, url.user == nil
+            else { throw ConfigError("PUBLIC_URL: expected an http(s) URL such as https://api.example.com, got '\(raw)'") }
+            config.publicURL = raw.hasSuffix("/") ? String(raw.dropLast()) : raw
+        }
         config.seedDemoData = config.environment == .development
         return config
     }

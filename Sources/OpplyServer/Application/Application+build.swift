@@ -32,12 +32,14 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: shop.metrics))
     router.add(middleware: QueryMiddleware())
+    let links = LinkBase(publicURL: shop.config.publicURL, trustProxy: shop.config.trustProxy)
     OperationsController(shop: shop).addRoutes(to: router)
-    IdentityController(identity: shop.identity, trustProxy: shop.config.trustProxy).addRoutes(to: router)
-    CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL).addRoutes(to: router)
+    IdentityController(identity: shop.identity, trustProxy: shop.config.trustProxy, links: links).addRoutes(to: router)
+    CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL, links: links).addRoutes(to: router)
     CartController(cart: shop.cart, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)
-    OrderController(orders: shop.orders, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)
-    FulfilmentController(desk: shop.desk, webhooks: shop.webhooks, identity: shop.identity).addRoutes(to: router)
+    OrderController(orders: shop.orders, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity, links: links)
+        .addRoutes(to: router)
+    FulfilmentController(desk: shop.desk, webhooks: shop.webhooks, identity: shop.identity, links: links).addRoutes(to: router)
     BackOffice(shop: shop).addRoutes(to: router)
     return router
 }

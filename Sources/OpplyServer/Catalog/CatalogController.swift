@@ -8,6 +8,7 @@ struct CatalogController: Sendable {
     let catalog: CatalogService
     let identity: IdentityService
     let ttl: Duration
+    let links: LinkBase
 
     private struct CategoryName: Decodable { let name: String }
 
@@ -27,7 +28,7 @@ struct CatalogController: Sendable {
 
     @Sendable func listProducts(_ request: Request, context: AppRequestContext) async throws -> Response {
         let query = try ProductQuery(from: request)
-        let baseURL = Page<Product>.baseURL(of: request)
+        let baseURL = links.base(for: request)
         if query.cursor != nil { return respond(try await catalog.cursorBody(query, baseURL: baseURL), to: request) }
         let cached = try await catalog.listBody(query, baseURL: baseURL) { products, count in
             let page = Page(

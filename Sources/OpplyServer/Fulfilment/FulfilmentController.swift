@@ -6,6 +6,7 @@ struct FulfilmentController: Sendable {
     let desk: OrderDesk
     let webhooks: WebhookService
     let identity: IdentityService
+    let links: LinkBase
 
     private struct Fulfilment: Decodable { let note: String? }
     private struct Cancellation: Decodable { let reason: String }
@@ -30,7 +31,7 @@ struct FulfilmentController: Sendable {
     @Sendable func listOrders(_ request: Request, context: StaffContext) async throws -> Response {
         let page = try PageRequest(from: request)
         let (list, count) = try await desk.orders(try Self.filter(from: request), page: page)
-        return try Response.json(Page(results: list, count: count, page: page, request: request))
+        return try Response.json(Page(results: list, count: count, page: page, request: request, links: links))
     }
 
     @Sendable func fulfil(_ request: Request, context: StaffContext) async throws -> Response {
@@ -58,7 +59,7 @@ struct FulfilmentController: Sendable {
     @Sendable func listEndpoints(_ request: Request, context: StaffContext) async throws -> Response {
         let page = try PageRequest(from: request)
         let (list, count) = try await webhooks.endpoints(page: page)
-        return try Response.json(Page(results: list, count: count, page: page, request: request))
+        return try Response.json(Page(results: list, count: count, page: page, request: request, links: links))
     }
 
     @Sendable func endpoint(_ request: Request, context: StaffContext) async throws -> Response {
@@ -93,7 +94,7 @@ struct FulfilmentController: Sendable {
             status = parsed
         }
         let (list, count) = try await webhooks.deliveries(of: try context.uuid("id"), status: status, page: page)
-        return try Response.json(Page(results: list, count: count, page: page, request: request))
+        return try Response.json(Page(results: list, count: count, page: page, request: request, links: links))
     }
 
     /// The order desk's filters: `status`, `customer`, `product` (ids), `created_after`, `created_before` (RFC 3339).

@@ -40,11 +40,11 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
     let results: [Item]
 
     /// Links to the request's own path, keeping its other query parameters.
-    init(results: [Item], count: Int, page: PageRequest, request: Request) {
+    init(results: [Item], count: Int, page: PageRequest, request: Request, links: LinkBase) {
         let filters = (URLComponents(string: request.uri.description)?.queryItems ?? []).filter {
             $0.name != "limit" && $0.name != "offset"
         }
-        self.init(results: results, count: count, page: page, url: Self.baseURL(of: request) + request.uri.path, filters: filters)
+        self.init(results: results, count: count, page: page, url: links.base(for: request) + request.uri.path, filters: filters)
     }
 
     /// Links to `url` with `filters`: for shared (cached) pages, whose links must not echo one caller's spelling.
@@ -82,12 +82,23 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
     }
 
-    /// `scheme://host[:port]` as the client addressed us; a malformed `Host` header is not echoed.
-    static func baseURL(of request: Request) -> String {
+}
+
+/// Where page links point: `PUBLIC_URL` when it is set; behind our own proxy (`TRUST_PROXY=true`) the scheme and
+/// host it forwarded; else nowhere, so links are relative. A `Host` header a client made up never reaches a link,
+/// nor an answer shared through a cache.
+struct LinkBase: Sendable {
+    var publicURL: String?
+    var trustProxy = false
+
+    /// `scheme://host[:port]` (or a `PUBLIC_URL` with a path), or "" for relative links.
+    func base(for request: Request) -> String {
+        if let publicURL { return publicURL }
+        guard trustProxy else { return "" }
         let proto = request.headers[.init("X-Forwarded-Proto")!] == "https" ? "https" : "http"
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
-        let host = request.head.authority ?? ""
-        guard !host.isEmpty, host.count <= 255, host.allSatisfy({ allowed.contains($0) }) else { return "\(proto)://localhost" }
+        let host = request.headers[.init("X-Forwarded-Host")!] ?? request.head.authority ?? ""
+        guard !host.isEmpty, host.count <= 255, host.allSatisfy({ allowed.contains($0) }) else { return "" }
         return "\(proto)://\(host)"
     }
 }

@@ -5,6 +5,7 @@ import Hummingbird
 struct IdentityController: Sendable {
     let identity: IdentityService
     let trustProxy: Bool
+    let links: LinkBase
 
     private struct Credentials: Decodable {
         let username: String
@@ -66,7 +67,7 @@ struct IdentityController: Sendable {
     @Sendable func customers(_ request: Request, context: CustomerContext) async throws -> Response {
         let page = try PageRequest(from: request)
         let (customers, count) = try await identity.list(caller: context.customer, page: page)
-        return try Response.json(Page(results: customers, count: count, page: page, request: request))
+        return try Response.json(Page(results: customers, count: count, page: page, request: request, links: links))
     }
 
     @Sendable func customer(_ request: Request, context: CustomerContext) async throws -> Response {

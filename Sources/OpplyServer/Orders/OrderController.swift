@@ -6,6 +6,7 @@ struct OrderController: Sendable {
     let orders: OrderService
     let keys: IdempotentResponder
     let identity: IdentityService
+    let links: LinkBase
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let group = router.group("api/orders/orders").add(middleware: Authenticator(identity: identity)).group(
@@ -26,7 +27,7 @@ struct OrderController: Sendable {
     @Sendable func history(_ request: Request, context: CustomerContext) async throws -> Response {
         let page = try PageRequest(from: request)
         let (list, count) = try await orders.orders(OrderFilter(customer: context.customer.id), page: page)
-        return try Response.json(Page(results: list, count: count, page: page, request: request))
+        return try Response.json(Page(results: list, count: count, page: page, request: request, links: links))
     }
 
     @Sendable func order(_ request: Request, context: CustomerContext) async throws -> Response {

@@ -366,7 +366,11 @@ extension Components {
                 case results
             }
         }
-        /// Absolute URL of the adjacent page (keeping the other query parameters), or `null`.
+        /// The adjacent page's URL (keeping the other query parameters), or `null`: absolute on
+        /// `PUBLIC_URL` when the server has one (or on what its own proxy forwarded, with
+        /// `TRUST_PROXY`), else relative to the server (`/api/...`); resolve it against the URL the
+        /// page came from.
+        ///
         ///
         /// - Remark: Generated from `#/components/schemas/PageLink`.
         public typealias PageLink = Swift.String
