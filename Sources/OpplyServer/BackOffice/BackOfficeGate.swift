@@ -69,14 +69,15 @@ struct BackOfficeGate: RouterMiddleware {
 
     /// A browser says where a request came from: a form posted from another site is refused whatever it carries.
     static func refuseCrossSite(_ request: Request) throws {
-        let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased()
-        var crossSite = site != nil && site != "same-origin" && site != "none"
-        if let origin = request.headers[.origin], origin != "null", let host = request.head.authority {
-            crossSite = crossSite || URL(string: origin)?.host.map { $0 + (URL(string: origin)?.port.map { ":\($0)" } ?? "") } != host
-        } else if request.headers[.origin] == "null" {
-            crossSite = true
+        let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased() ?? "same-origin"
+        // An `Origin` must name this host (`null`, from a sandboxed or privacy-minded context, names none).
+        var foreignOrigin = false
+        if let origin = request.headers[.origin] {
+            let parts = URLComponents(string: origin)
+            let named = parts?.host.map { host in host + (parts?.port.map { ":\($0)" } ?? "") }
+            foreignOrigin = named == nil || named != request.head.authority
         }
-        if crossSite {
+        guard ["same-origin", "none"].contains(site), !foreignOrigin else {
             throw AppError(
                 .forbidden, code: "cross_site", title: "Cross-site request refused",
                 detail: "Back-office forms are accepted from the back office's own pages only.")
