@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import SQLKit
 import Testing
 
 @testable import OpplyServer
@@ -302,6 +303,187 @@ import Testing
             }
             let confirmed = try await browser.get("/admin/orders/?status=confirmed").text
             #expect(!confirmed.contains(">fulfilled</span>") && !confirmed.contains(">cancelled</span>"))
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func customersAreFoundGivenOrRefusedStaffRightsAndClosed(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let product = try await client.createProduct("Oat milk", quantity: 10, staff: staff)
+            let (olga, olgaToken) = try await client.signUp("olga")
+            _ = try await client.signUp("pia")
+            let order = try await client.order(product, quantity: 2, token: olgaToken)
+            let added = try await client.send(.post, "/api/cart/items/", json: ["product": product, "quantity": 3], token: olgaToken)
+            #expect(added.status.code < 300, "\(added.text)")
+            let browser = try await client.signIn("staff")
+
+            let all = try await browser.get("/admin/customers/")
+            #expect(all.status == .ok)
+            for name in ["olga", "pia", "staff"] { #expect(all.text.contains(">\(name)</a>"), "\(name) listed") }
+            let found = try await browser.get("/admin/customers/?search=OL")
+            #expect(found.text.contains(">olga</a>") && !found.text.contains(">pia</a>"), "a username prefix, any case")
+            #expect(try await browser.get("/admin/customers/?search=pia%40").text.contains(">pia</a>"), "an e-mail prefix")
+            #expect(try await browser.get("/admin/customers/?search=%25").text.contains("No customers match."), "% is a character")
+
+            let detail = try await browser.get("/admin/customers/\(olga)/")
+            #expect(detail.status == .ok)
+            #expect(detail.text.contains("/admin/orders/\(order)/"), "their orders")
+            #expect(detail.text.contains("/admin/products/\(product)/") && detail.text.contains("<td class=\"num\">3</td>"), "their cart")
+
+            let granted = try await browser.post("/admin/customers/\(olga)/staff/", "csrf=\(browser.csrf)&staff=yes")
+            #expect(granted.status == .seeOther)
+            #expect(try await browser.get("/admin/customers/\(olga)/").text.contains("<dd id=\"customer-role\">staff</dd>"))
+            _ = try await browser.post("/admin/customers/\(olga)/staff/", "csrf=\(browser.csrf)&staff=no")
+            #expect(try await browser.get("/admin/customers/\(olga)/").text.contains("<dd id=\"customer-role\">customer</dd>"))
+
+            let me = try await client.send(.get, "/api/identity/me/", token: staff).json["id"] as? String ?? ""
+            let myPage = try await browser.get("/admin/customers/\(me)/")
+            #expect(!myPage.text.contains("/close/") && myPage.text.contains("This is your own account"))
+            let back = "&back=/admin/customers/\(me)/"
+            #expect(try await browser.post("/admin/customers/\(me)/close/", "csrf=\(browser.csrf)\(back)").status == .seeOther)
+            #expect(try await browser.post("/admin/customers/\(me)/staff/", "csrf=\(browser.csrf)&staff=no\(back)").status == .seeOther)
+            #expect(try await browser.get("/admin/customers/\(me)/").text.contains("<dd id=\"customer-role\">staff</dd>"), "still staff")
+
+            let closed = try await browser.post("/admin/customers/\(olga)/close/", "csrf=\(browser.csrf)")
+            #expect(closed.status == .seeOther)
+            #expect(
+                try await client.send(.post, "/api/identity/token/", json: ["username": "olga", "password": "correct-horse-9"]).status
+                    == .unauthorized)
+            #expect(try await browser.get("/admin/customers/\(olga)/").status == .notFound)
+            #expect(try await client.quantity(of: product) == 8, "the cart's 3 units are back; the order's 2 stay sold")
+            #expect(try await browser.get("/admin/customers/\(UUID())/").status == .notFound)
+            try await shop.expectStockInvariants()
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func webhookEndpointsAreManagedWithTheSecretShownOnce(store: TestStore) async throws {
+        try await withShop(
+            store,
+            configure: {
+                $0.webhookAllowHTTP = true
+                $0.webhookAllowPrivate = true
+            }
+        ) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let product = try await client.createProduct("Oat milk", quantity: 10, staff: staff)
+            let (_, customer) = try await client.signUp("olga")
+            let browser = try await client.signIn("staff")
+
+            let refused = try await browser.post(
+                "/admin/webhooks/", "csrf=\(browser.csrf)&url=ftp%3A%2F%2Fx&events=*&back=/admin/webhooks/")
+            #expect(refused.status == .seeOther)
+            #expect(try await browser.get("/admin/webhooks/").text.contains("No endpoints yet."))
+
+            let created = try await browser.post(
+                "/admin/webhooks/", "csrf=\(browser.csrf)&url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&events=order.fulfilled&description=Till")
+            #expect(created.status == .created)
+            let secret = try #require(created.text.firstMatch(of: /<code id="webhook-secret">(whsec_[^<]+)<\/code>/)?.1)
+            let id = try #require(created.text.firstMatch(of: /action="\/admin\/webhooks\/([0-9a-f-]{36})\/"/)?.1)
+            let page = try await browser.get("/admin/webhooks/\(id)/")
+            #expect(page.status == .ok && !page.text.contains(String(secret)), "the secret is shown once")
+            #expect(try await browser.get("/admin/webhooks/").text.contains("http://127.0.0.1:9/hook"))
+
+            _ = try await browser.post("/admin/webhooks/\(id)/", "csrf=\(browser.csrf)&url=http%3A%2F%2F127.0.0.1%3A9%2Fnew&events=*")
+            let api = try await client.send(.get, "/api/admin/webhooks/\(id)/", token: staff)
+            #expect(api.json["url"] as? String == "http://127.0.0.1:9/new" && api.json["events"] as? [String] == ["*"])
+            _ = try await browser.post("/admin/webhooks/\(id)/enabled/", "csrf=\(browser.csrf)&enabled=no")
+            #expect(
+                try await browser.get("/admin/webhooks/\(id)/").text.contains("<dd id=\"webhook-state\">disabled (disabled by staff)</dd>"))
+            _ = try await browser.post("/admin/webhooks/\(id)/enabled/", "csrf=\(browser.csrf)&enabled=yes")
+            let rotated = try await browser.post("/admin/webhooks/\(id)/rotate/", "csrf=\(browser.csrf)")
+            let newSecret = try #require(rotated.text.firstMatch(of: /<code id="webhook-secret">(whsec_[^<]+)<\/code>/)?.1)
+            #expect(newSecret != secret)
+
+            let order = try await client.order(product, quantity: 1, token: customer)
+            #expect(try await client.send(.post, "/api/admin/orders/\(order)/fulfil/", token: staff).status == .ok)
+            _ = try await shop.webhooks.store.fanOut(at: Date())
+            try await shop.database.transaction { sql in try await sql.raw("UPDATE webhook_deliveries SET status = 'dead'").run() }
+            let dead = try await browser.get("/admin/webhooks/\(id)/?status=dead")
+            let delivery = try #require(dead.text.firstMatch(of: /deliveries\/([0-9a-f-]{36})\/retry\//)?.1)
+            #expect(
+                try await browser.get("/admin/").text.contains("<dd id=\"dead-deliveries\">2</dd>"), "order.created and order.fulfilled")
+            #expect(
+                try await browser.post("/admin/webhooks/\(id)/deliveries/\(delivery)/retry/", "csrf=\(browser.csrf)").status == .seeOther)
+            #expect(try await browser.get("/admin/webhooks/\(id)/?status=pending").text.contains(">pending</span>"))
+            #expect(try await browser.get("/admin/webhooks/\(id)/?status=maybe").status == .badRequest)
+
+            #expect(try await browser.post("/admin/webhooks/\(id)/delete/", "csrf=\(browser.csrf)").status == .seeOther)
+            #expect(try await browser.get("/admin/webhooks/\(id)/").status == .notFound)
+            let kinds =
+                (try await client.send(.get, "/api/admin/audit/?record=\(id)", token: staff).json["results"] as? [[String: Any]] ?? [])
+                .compactMap { $0["kind"] as? String }
+            #expect(
+                kinds == [
+                    "webhook.deleted", "webhook.delivery_retried", "webhook.secret_rotated", "webhook.changed", "webhook.changed",
+                    "webhook.changed", "webhook.created",
+                ], "\(kinds)")
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func theDashboardChartsFourteenDaysAndListsTheLowestStock(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let scarce = try await client.createProduct("Saffron", quantity: 1, staff: staff)
+            let plenty = try await client.createProduct("Water", quantity: 500, staff: staff)
+            let (_, customer) = try await client.signUp("olga")
+            _ = try await client.order(plenty, quantity: 3, token: customer)
+            let cancelled = try await client.order(plenty, quantity: 1, token: customer)
+            #expect(try await client.send(.post, "/api/orders/orders/\(cancelled)/cancel/", token: customer).status == .ok)
+            let browser = try await client.signIn("staff")
+
+            let page = try await browser.get("/admin/")
+            #expect(page.status == .ok)
+            #expect(page.text.contains("<svg id=\"orders-chart\" role=\"img\""))
+            #expect(page.text.matches(of: /<rect class="bar"/).count == 14)
+            let today = Display.day(Date())
+            #expect(
+                page.text.contains("<tr><th scope=\"row\">\(today)</th><td class=\"num\">1</td><td class=\"num\">29.97 EUR</td></tr>"),
+                "today: one order (the cancelled one is not counted) and its revenue")
+            let lowest = try #require(page.text.firstMatch(of: /<table class="compact" id="lowest-stock">(?s)(.*?)<\/table>/)?.1)
+            #expect(
+                lowest.firstRange(of: scarce) != nil
+                    && lowest.firstRange(of: scarce)!.lowerBound < lowest.firstRange(of: plenty)!.lowerBound)
+            #expect(page.text.contains("<dd id=\"dead-deliveries\">0</dd>"))
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func theOrderExportIsCSVWithOneLinePerOrderLineAndTheListsFilters(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let quoted = try await client.createProduct("Milk, \"whole\"", price: "1.25", quantity: 50, staff: staff)
+            let formula = try await client.createProduct("=HYPERLINK(1)", price: "2.00", quantity: 50, staff: staff)
+            let (_, customer) = try await client.signUp("olga")
+            let placed = try await client.send(
+                .post, "/api/orders/orders/",
+                json: ["order_items": [["product": quoted, "quantity": 2], ["product": formula, "quantity": 1]]], token: customer)
+            let both = placed.json["id"] as? String ?? ""
+            let fulfilled = try await client.order(quoted, quantity: 1, token: customer)
+            #expect(try await client.send(.post, "/api/admin/orders/\(fulfilled)/fulfil/", token: staff).status == .ok)
+            let browser = try await client.signIn("staff")
+
+            #expect(
+                try await browser.get("/admin/orders/?status=fulfilled").text.contains("href=\"/admin/orders/export.csv?status=fulfilled\"")
+            )
+            let csv = try await browser.get("/admin/orders/export.csv")
+            #expect(csv.status == .ok)
+            #expect(csv.headers[.contentType] == "text/csv; charset=utf-8")
+            #expect(csv.headers[.contentDisposition]?.hasPrefix("attachment; filename=\"orders-") == true)
+            let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            #expect(lines.first == "order_id,placed_at,customer,status,product_id,product_name,quantity,unit_price,line_total,order_total")
+            #expect(lines.count == 4, "one line per order line: \(lines)")
+            #expect(lines.contains { $0.hasPrefix("\(both),") && $0.hasSuffix(",\(quoted),\"Milk, \"\"whole\"\"\",2,1.25,2.50,4.50") })
+            #expect(lines.contains { $0.hasSuffix(",\(formula),'=HYPERLINK(1),1,2.00,2.00,4.50") }, "a formula is not run")
+            let only = try await browser.get("/admin/orders/export.csv?status=fulfilled").text.components(separatedBy: "\r\n").filter {
+                !$0.isEmpty
+            }
+            #expect(only.count == 2 && only[1].hasPrefix("\(fulfilled),") && only[1].contains(",olga,fulfilled,"))
+            #expect(try await browser.get("/admin/orders/export.csv?customer=nobody").text.components(separatedBy: "\r\n").count == 2)
+            #expect(try await browser.get("/admin/orders/export.csv?from=yesterday").status == .badRequest)
+            #expect(try await client.send(.get, "/admin/orders/export.csv").status == .seeOther, "staff only")
         }
     }
 

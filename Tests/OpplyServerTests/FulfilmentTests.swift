@@ -558,7 +558,7 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
         let shop = try await Shop.open(config, logger: .init(label: "test"))
         let customer = try await shop.createUser(
             username: name, email: "\(name)@example.com", password: "correct-horse-9", staff: false)
-        _ = try await shop.webhooks.create(.init(url: url, events: ["*"], description: nil))
+        _ = try await shop.webhooks.create(.init(url: url, events: ["*"], description: nil), by: customer)
         let product = try await shop.catalog.create(
             .init(name: name.capitalized, description: nil, price: "1.00", quantity: 10, category: nil), staff: customer)
         for _ in 0..<3 {

@@ -40,6 +40,7 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     OrderController(orders: shop.orders, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity, links: links)
         .addRoutes(to: router)
     FulfilmentController(desk: shop.desk, webhooks: shop.webhooks, identity: shop.identity, links: links).addRoutes(to: router)
+    AuditController(audit: shop.audit, identity: shop.identity, links: links).addRoutes(to: router)
     BackOffice(shop: shop).addRoutes(to: router)
     return router
 }

@@ -20,6 +20,7 @@ public struct Shop: Sendable {
     let cart: CartService
     let desk: OrderDesk
     let webhooks: WebhookService
+    let audit: AuditTrail
     let metrics: ShopMetrics
     /// Whether the primary answers, probed in the background for `/health/ready`.
     let probe: DatabaseProbe
@@ -95,6 +96,7 @@ public struct Shop: Sendable {
         self.orders = orders
         self.cart = cart
         self.idempotency = IdempotencyStore(database: database, clock: clock)
+        self.audit = AuditTrail(database: database)
         self.desk = OrderDesk(orders: orders, identity: identity)
         self.webhooks = WebhookService(
             store: FulfilmentStore(database: database),

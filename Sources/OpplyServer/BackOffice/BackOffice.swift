@@ -13,9 +13,13 @@ struct BackOffice: Sendable {
         SignInPages(identity: shop.identity, views: views, cookie: cookie, trustProxy: shop.config.trustProxy)
             .addRoutes(to: router, admin: admin)
         let staff = admin.group(context: StaffPageContext.self)
-        DashboardPage(desk: shop.desk, catalog: shop.catalog, clock: shop.clock, views: views).addRoutes(to: staff)
+        DashboardPage(desk: shop.desk, catalog: shop.catalog, webhooks: shop.webhooks, clock: shop.clock, views: views).addRoutes(to: staff)
+        OrderExport(desk: shop.desk, identity: shop.identity, clock: shop.clock).addRoutes(to: staff)
         OrderPages(desk: shop.desk, identity: shop.identity, views: views).addRoutes(to: staff)
         ProductPages(catalog: shop.catalog, identity: shop.identity, views: views).addRoutes(to: staff)
+        CustomerPages(identity: shop.identity, desk: shop.desk, cart: shop.cart, views: views).addRoutes(to: staff)
+        WebhookPages(webhooks: shop.webhooks, identity: shop.identity, views: views).addRoutes(to: staff)
+        AuditPages(audit: shop.audit, identity: shop.identity, views: views).addRoutes(to: staff)
         // Anything else under /admin/ is a page too: a 404 page, not the API's JSON.
         admin.get("**") { _, _ -> Response in throw AppError.notFound }
     }

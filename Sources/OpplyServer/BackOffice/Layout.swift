@@ -18,6 +18,7 @@ struct Layout: Sendable {
 
     static let sections = [
         ("Dashboard", "/admin/"), ("Orders", "/admin/orders/"), ("Products", "/admin/products/"), ("Categories", "/admin/categories/"),
+        ("Customers", "/admin/customers/"), ("Webhooks", "/admin/webhooks/"), ("Audit", "/admin/audit/"),
     ]
 
     init(_ title: String, section: String? = nil, session: StaffSession?, views: Views) {

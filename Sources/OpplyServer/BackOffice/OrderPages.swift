@@ -37,6 +37,7 @@ struct OrderPages: Sendable {
         let newer: String?
         let older: String?
         let back: String
+        let export: String
     }
 
     struct Line: Sendable {
@@ -103,7 +104,7 @@ struct OrderPages: Sendable {
                 Choice(value: $0?.rawValue ?? "", label: $0?.rawValue.capitalized ?? "Any status", selected: filter?.status == $0)
             },
             customer: text("customer"), product: text("product"), from: text("from"), to: text("to"),
-            newer: newer, older: older, back: request.uri.description)
+            newer: newer, older: older, back: request.uri.description, export: Self.link("/admin/orders/export.csv", filters))
         return views.render("orders", page)
     }
 
@@ -135,7 +136,7 @@ struct OrderPages: Sendable {
         let id = try Self.id(context)
         let note = context.form.text("note")
         if let note, note.count > 500 { throw AppError.validation(field: "note", "Keep the note to 500 characters.") }
-        _ = try await desk.fulfil(id, note: note)
+        _ = try await desk.fulfil(id, note: note, by: context.staff)
         try await identity.flash(Notice("Order \(Display.shortID(id)) fulfilled.").stored, for: context.session)
         return Views.redirect(to: "/admin/orders/\(id.uuidString.lowercased())/")
     }
@@ -145,7 +146,7 @@ struct OrderPages: Sendable {
         guard let reason = context.form.text("reason"), reason.count <= 500 else {
             throw AppError.validation(field: "reason", "Say why the order is cancelled, in 1 to 500 characters.")
         }
-        _ = try await desk.cancel(id, reason: reason)
+        _ = try await desk.cancel(id, reason: reason, by: context.staff)
         try await identity.flash(
             Notice("Order \(Display.shortID(id)) cancelled; its stock is back on the shelf.").stored, for: context.session)
         return Views.redirect(to: "/admin/orders/\(id.uuidString.lowercased())/")
@@ -157,7 +158,7 @@ struct OrderPages: Sendable {
         guard !ids.isEmpty, ids.count <= Self.pageSize else {
             throw AppError.validation(field: "order", "Tick from 1 to \(Self.pageSize) orders to fulfil.")
         }
-        let (fulfilled, refused) = try await desk.fulfil(ids)
+        let (fulfilled, refused) = try await desk.fulfil(ids, by: context.staff)
         var text = "Fulfilled \(fulfilled.count) of \(ids.count) orders."
         for (id, reason) in refused { text += " Order \(Display.shortID(id)) was not: \(reason)" }
         try await identity.flash(Notice(text, error: !refused.isEmpty).stored, for: context.session)

@@ -160,7 +160,7 @@ struct ProductPages: Sendable {
         changes.description = form["description"]
         changes.price = form.text("price")
         changes.category = .some(form.text("category"))
-        let product = try await catalog.update(id, with: changes)
+        let product = try await catalog.update(id, with: changes, by: context.staff)
         try await identity.flash(Notice("Saved \(product.name).").stored, for: context.session)
         return Views.redirect(to: "/admin/products/\(id.uuidString.lowercased())/")
     }
@@ -179,7 +179,7 @@ struct ProductPages: Sendable {
     @Sendable func archive(_ request: Request, context: StaffPageContext) async throws -> Response {
         let id = try OrderPages.id(context)
         let product = try await catalog.product(id)
-        try await catalog.archive(id)
+        try await catalog.archive(id, by: context.staff)
         try await identity.flash(
             Notice("Archived \(product.name): it is out of the catalog and of every cart.").stored, for: context.session)
         return Views.redirect(to: "/admin/products/")
@@ -195,14 +195,15 @@ struct ProductPages: Sendable {
     }
 
     @Sendable func createCategory(_ request: Request, context: StaffPageContext) async throws -> Response {
-        let category = try await catalog.createCategory(slug: context.form.text("slug") ?? "", name: context.form["name"] ?? "")
+        let category = try await catalog.createCategory(
+            slug: context.form.text("slug") ?? "", name: context.form["name"] ?? "", by: context.staff)
         try await identity.flash(Notice("Created the category \(category.name).").stored, for: context.session)
         return Views.redirect(to: "/admin/categories/")
     }
 
     @Sendable func renameCategory(_ request: Request, context: StaffPageContext) async throws -> Response {
         guard let slug = context.parameters.get("slug") else { throw AppError.notFound }
-        let category = try await catalog.renameCategory(slug, to: context.form["name"] ?? "")
+        let category = try await catalog.renameCategory(slug, to: context.form["name"] ?? "", by: context.staff)
         try await identity.flash(Notice("Renamed \(category.slug) to \(category.name).").stored, for: context.session)
         return Views.redirect(to: "/admin/categories/")
     }

@@ -10,7 +10,7 @@ struct Views: Sendable {
     /// Every template a page renders; each must be in the bundle's `BackOffice` folder.
     static let templates = [
         "header", "footer", "landing", "login", "error", "dashboard", "orders", "order", "products", "product", "product-new",
-        "categories",
+        "categories", "customers", "customer", "webhooks", "webhook", "audit",
     ]
 
     private let library: MustacheLibrary

@@ -53,11 +53,11 @@ struct CatalogController: Sendable {
 
     @Sendable func updateProduct(_ request: Request, context: StaffContext) async throws -> Response {
         let changes = try await JSONCoding.decode(CatalogService.Changes.self, from: request, limit: .product)
-        return try Response.json(try await catalog.update(try context.uuid("id"), with: changes))
+        return try Response.json(try await catalog.update(try context.uuid("id"), with: changes, by: context.staff))
     }
 
     @Sendable func archiveProduct(_ request: Request, context: StaffContext) async throws -> Response {
-        try await catalog.archive(try context.uuid("id"))
+        try await catalog.archive(try context.uuid("id"), by: context.staff)
         return Response(status: .noContent)
     }
 
@@ -69,7 +69,7 @@ struct CatalogController: Sendable {
     @Sendable func renameCategory(_ request: Request, context: StaffContext) async throws -> Response {
         let input = try await JSONCoding.decode(CategoryName.self, from: request)
         guard let slug = context.parameters.get("slug") else { throw AppError.notFound }
-        return try Response.json(try await catalog.renameCategory(slug, to: input.name))
+        return try Response.json(try await catalog.renameCategory(slug, to: input.name, by: context.staff))
     }
 
     /// A cached body with its ETag, or `304` when the client already has it.

@@ -159,6 +159,11 @@ struct CatalogService: Sendable {
         return live - (try await store.count(query))
     }
 
+    /// The `limit` live products with the fewest units to order (the dashboard's low stock).
+    func lowestStock(limit: Int) async throws -> [(id: UUID, name: String, available: Int)] {
+        try await store.lowestStock(limit: limit)
+    }
+
     /// Every category; `counted`, with its number of live products (a count per category: not for every page).
     func categories(counted: Bool = true) async throws -> [Category] {
         try await store.categories(counted: counted)
@@ -166,7 +171,7 @@ struct CatalogService: Sendable {
 
     // MARK: Staff writes
 
-    func createCategory(slug: String, name: String) async throws -> Category {
+    func createCategory(slug: String, name: String, by staff: Customer) async throws -> Category {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         var problems = Self.problems(name: nil, description: nil, category: slug)
         if !(1...100).contains(name.count) || name.utf8.count > 400 {
@@ -177,6 +182,7 @@ struct CatalogService: Sendable {
             guard try await store.insertCategory(slug, name: name, on: sql) else {
                 throw AppError.conflict(code: "category_exists", "A category with the slug '\(slug)' already exists.")
             }
+            try await StaffAction(by: staff, .categoryCreated, record: slug, "“\(name)”", at: clock.now).record(on: sql)
             return Category(slug: slug, name: name, productCount: 0)
         }
     }
@@ -199,13 +205,15 @@ struct CatalogService: Sendable {
             if input.quantity > 0 {
                 _ = try await inventory.adjust(id, by: input.quantity, reason: "initial stock", staff: staff.id, on: sql)
             }
+            let summary = "“\(input.name)” at \(Money.format(price)), \(input.quantity) in stock"
+            try await StaffAction(by: staff, .productCreated, record: id, summary, at: clock.now).record(on: sql)
             return try await store.product(id, on: sql)
         }
         guard let product else { throw AppError.notFound }
         return product
     }
 
-    func update(_ id: UUID, with changes: Changes) async throws -> Product {
+    func update(_ id: UUID, with changes: Changes, by staff: Customer) async throws -> Product {
         var problems = Self.problems(name: changes.name, description: changes.description, category: changes.category ?? nil)
         var price: Int?
         if let raw = changes.price {
@@ -215,6 +223,7 @@ struct CatalogService: Sendable {
         guard problems.isEmpty else { throw AppError.validation(problems) }
         return try await changing { sql in
             guard var product = try await store.product(id, on: sql, lock: true) else { throw AppError.notFound }
+            let before = product
             product.name = changes.name ?? product.name
             product.description = changes.description ?? product.description
             product.priceMinor = price ?? product.priceMinor
@@ -224,6 +233,8 @@ struct CatalogService: Sendable {
             }
             product.updatedAt = clock.now
             try await store.update(product, at: product.updatedAt, on: sql)
+            try await StaffAction(by: staff, .productEdited, record: id, Self.summary(from: before, to: product), at: clock.now).record(
+                on: sql)
             return product
         }
     }
@@ -231,11 +242,12 @@ struct CatalogService: Sendable {
     /// Archives a product: hidden from the catalog and from carts, kept in past orders. Cart lines are taken out
     /// before the product row is locked (the order every cart path uses), and once more after, for lines that
     /// committed in between.
-    func archive(_ id: UUID) async throws {
+    func archive(_ id: UUID, by staff: Customer) async throws {
         try await changing { sql in
             try await carts.dropProduct(id, on: sql)
             guard try await store.archive(id, at: clock.now, on: sql) else { throw AppError.notFound }
             try await carts.dropProduct(id, on: sql)
+            try await StaffAction(by: staff, .productArchived, record: id, "archived", at: clock.now).record(on: sql)
         }
     }
 
@@ -259,12 +271,15 @@ struct CatalogService: Sendable {
                     code: "stock_reserved", "Stock on hand cannot go below what carts hold; at most \(available) units can be removed now.")
             case .adjusted:
                 guard let product = try await store.product(id, on: sql) else { throw AppError.notFound }
+                let change = input.adjustment > 0 ? "+\(input.adjustment)" : "\(input.adjustment)"
+                let summary = "\(change) (\(reason)), \(product.quantity) available"
+                try await StaffAction(by: staff, .stockAdjusted, record: id, summary, at: clock.now).record(on: sql)
                 return product
             }
         }
     }
 
-    func renameCategory(_ slug: String, to name: String) async throws -> Category {
+    func renameCategory(_ slug: String, to name: String, by staff: Customer) async throws -> Category {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...100).contains(name.count), name.utf8.count <= 400 else {
             throw AppError.validation(field: "name", "Give a name of 1 to 100 characters.")
@@ -273,8 +288,21 @@ struct CatalogService: Sendable {
             guard try await store.renameCategory(slug, to: name, on: sql), let category = try await store.category(slug, on: sql) else {
                 throw AppError.notFound
             }
+            try await StaffAction(by: staff, .categoryRenamed, record: slug, "renamed “\(name)”", at: clock.now).record(on: sql)
             return category
         }
+    }
+
+    /// What an edit changed, for the audit trail: each field's old and new value (descriptions by length only).
+    static func summary(from before: Product, to after: Product) -> String {
+        var changes: [String] = []
+        if before.name != after.name { changes.append("name “\(before.name)” → “\(after.name)”") }
+        if before.priceMinor != after.priceMinor {
+            changes.append("price \(Money.format(before.priceMinor)) → \(Money.format(after.priceMinor))")
+        }
+        if before.category != after.category { changes.append("category \(before.category ?? "none") → \(after.category ?? "none")") }
+        if before.description != after.description { changes.append("description (\(after.description.count) characters)") }
+        return changes.isEmpty ? "no change" : changes.joined(separator: "; ")
     }
 
     /// Runs a staff change in a transaction, then tells every instance (which also holds replica reads back until

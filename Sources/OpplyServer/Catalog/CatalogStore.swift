@@ -308,6 +308,22 @@ struct CatalogStore: Sendable {
         )
     }
 
+    /// The `limit` live products with the fewest units to order, fewest first. It reads every live product (an index
+    /// on stock would make every reservation rewrite all the product indexes), so its caller keeps the answer a while.
+    func lowestStock(limit: Int) async throws -> [(id: UUID, name: String, available: Int)] {
+        try await reader.read { sql in
+            try await sql.select().columns("id", "name").column(Inventory.availableExpression, as: "available")
+                .from("products").where("archived_at", .is, SQLLiteral.null)
+                .orderBy(Inventory.availableExpression).orderBy("id").limit(limit).all()
+                .map {
+                    (
+                        try $0.decode(column: "id", as: UUID.self), try $0.decode(column: "name", as: String.self),
+                        try $0.decode(column: "available", as: Int.self)
+                    )
+                }
+        }
+    }
+
     /// Up to `limit` live products with units to order, picked at random, with their name, price and units
     /// available (for the order seed).
     func sample(limit: Int) async throws -> [(id: UUID, name: String, priceMinor: Int, available: Int)] {

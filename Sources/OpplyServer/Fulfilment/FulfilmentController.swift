@@ -38,13 +38,13 @@ struct FulfilmentController: Sendable {
         let body = try await JSONCoding.body(of: request)
         let note = body.readableBytes == 0 ? nil : try JSONCoding.decode(Fulfilment.self, from: body).note
         if let note, note.count > 500 { throw AppError.validation(field: "note", "At most 500 characters.") }
-        return try Response.json(try await desk.fulfil(try context.uuid("id"), note: note))
+        return try Response.json(try await desk.fulfil(try context.uuid("id"), note: note, by: context.staff))
     }
 
     @Sendable func cancel(_ request: Request, context: StaffContext) async throws -> Response {
         let reason = try await JSONCoding.decode(Cancellation.self, from: request).reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...500).contains(reason.count) else { throw AppError.validation(field: "reason", "Say why, in 1 to 500 characters.") }
-        return try Response.json(try await desk.cancel(try context.uuid("id"), reason: reason))
+        return try Response.json(try await desk.cancel(try context.uuid("id"), reason: reason, by: context.staff))
     }
 
     @Sendable func order(_ request: Request, context: StaffContext) async throws -> Response {
@@ -53,7 +53,7 @@ struct FulfilmentController: Sendable {
 
     @Sendable func createEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
         let input = try await JSONCoding.decode(WebhookService.NewEndpoint.self, from: request, limit: .webhook)
-        return try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.create(input)), status: .created)
+        return try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.create(input, by: context.staff)), status: .created)
     }
 
     @Sendable func listEndpoints(_ request: Request, context: StaffContext) async throws -> Response {
@@ -68,20 +68,20 @@ struct FulfilmentController: Sendable {
 
     @Sendable func updateEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
         let changes = try await JSONCoding.decode(WebhookService.Changes.self, from: request, limit: .webhook)
-        return try Response.json(try await webhooks.update(try context.uuid("id"), with: changes))
+        return try Response.json(try await webhooks.update(try context.uuid("id"), with: changes, by: context.staff))
     }
 
     @Sendable func deleteEndpoint(_ request: Request, context: StaffContext) async throws -> Response {
-        try await webhooks.delete(try context.uuid("id"))
+        try await webhooks.delete(try context.uuid("id"), by: context.staff)
         return Response(status: .noContent)
     }
 
     @Sendable func rotateSecret(_ request: Request, context: StaffContext) async throws -> Response {
-        try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.rotateSecret(try context.uuid("id"))))
+        try Response.json(WebhookEndpointWithSecret(endpoint: try await webhooks.rotateSecret(try context.uuid("id"), by: context.staff)))
     }
 
     @Sendable func retryDelivery(_ request: Request, context: StaffContext) async throws -> Response {
-        try Response.json(try await webhooks.retry(try context.uuid("delivery"), of: try context.uuid("id")))
+        try Response.json(try await webhooks.retry(try context.uuid("delivery"), of: try context.uuid("id"), by: context.staff))
     }
 
     @Sendable func listDeliveries(_ request: Request, context: StaffContext) async throws -> Response {

@@ -12,9 +12,11 @@ struct FulfilmentStore: Sendable {
         "created_at", "updated_at",
     ]
 
-    func insert(_ endpoint: WebhookEndpoint) async throws {
+    /// Staff changes below write their `action` to the audit trail in the same transaction.
+    func insert(_ endpoint: WebhookEndpoint, recording action: StaffAction) async throws {
         try await database.transaction { sql in
             try await sql.insert(into: "webhook_endpoints").columns(Self.endpointColumns).values(Self.values(of: endpoint)).run()
+            try await action.record(on: sql)
         }
     }
 
@@ -57,8 +59,9 @@ struct FulfilmentStore: Sendable {
     }
 
     /// Writes every changeable field of `endpoint`.
-    func update(_ endpoint: WebhookEndpoint) async throws {
+    func update(_ endpoint: WebhookEndpoint, recording action: StaffAction) async throws {
         try await database.transaction { sql in
+            try await action.record(on: sql)
             try await sql.update("webhook_endpoints")
                 .set("url", to: endpoint.url).set("events", to: Self.storedEvents(endpoint.events))
                 .set("description", to: endpoint.description).set("secret", to: endpoint.secret.text)
@@ -80,10 +83,14 @@ struct FulfilmentStore: Sendable {
     }
 
     /// Deletes an endpoint and its delivery log; false when there is none.
-    func delete(_ id: UUID) async throws -> Bool {
+    func delete(_ id: UUID, recording action: StaffAction) async throws -> Bool {
         try await database.transaction { sql in
             try await sql.delete(from: "webhook_deliveries").where("endpoint_id", .equal, id).run()
-            return try await sql.delete(from: "webhook_endpoints").where("id", .equal, id).returning("id").all().count == 1
+            guard try await sql.delete(from: "webhook_endpoints").where("id", .equal, id).returning("id").all().count == 1 else {
+                return false
+            }
+            try await action.record(on: sql)
+            return true
         }
     }
 
@@ -392,14 +399,26 @@ struct FulfilmentStore: Sendable {
     }
 
     /// Queues a dead delivery again with a fresh retry schedule; false when it is not dead.
-    func retry(_ id: UUID, of endpoint: UUID, at now: Date) async throws -> Bool {
+    func retry(_ id: UUID, of endpoint: UUID, at now: Date, recording action: StaffAction) async throws -> Bool {
         try await database.transaction { sql in
-            try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.pending.rawValue)
+            let retried =
+                try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.pending.rawValue)
                 .set("attempts", to: 0).set("next_attempt_at", to: now)
                 .where("id", .equal, id).where("endpoint_id", .equal, endpoint).where(
                     "status", .equal, WebhookDelivery.Status.dead.rawValue
                 )
                 .returning("id").all().count == 1
+            if retried { try await action.record(on: sql) }
+            return retried
+        }
+    }
+
+    /// How many deliveries gave up (`dead`), counted on their partial index no further than `cap`.
+    func deadDeliveries(cap: Int) async throws -> Int {
+        try await database.read { sql in
+            try await sql.raw(
+                "SELECT count(*) AS n FROM (SELECT 1 AS one FROM webhook_deliveries WHERE status = 'dead' LIMIT \(bind: cap)) dead"
+            ).first()?.decode(column: "n", as: Int.self) ?? 0
         }
     }
 

@@ -35,18 +35,23 @@ struct OrderDesk: Sendable {
         return (list.map { DeskOrder(order: $0, customerUsername: names[$0.customer]) }, more)
     }
 
+    /// Orders (not cancelled) and revenue per UTC day in `start..<end`, keyed by day number (days since 1970).
+    func days(from start: Date, to end: Date) async throws -> [Int: (orders: Int, revenueMinor: Int)] {
+        try await orders.store.days(from: start, to: end)
+    }
+
     /// How many orders `filter` matches, counted no further than `cap`.
     func count(_ filter: OrderFilter, cap: Int) async throws -> Int {
         try await orders.count(filter, cap: cap)
     }
 
     /// Fulfils each order on its own (one conditional change each): the ones fulfilled, and why each other was not.
-    func fulfil(_ ids: [UUID]) async throws -> (fulfilled: [UUID], refused: [(id: UUID, reason: String)]) {
+    func fulfil(_ ids: [UUID], by staff: Customer) async throws -> (fulfilled: [UUID], refused: [(id: UUID, reason: String)]) {
         var fulfilled: [UUID] = []
         var refused: [(id: UUID, reason: String)] = []
         for id in ids {
             do {
-                _ = try await orders.fulfil(id, note: nil)
+                _ = try await orders.fulfil(id, note: nil, by: staff)
                 fulfilled.append(id)
             } catch let error as AppError where error.status == .conflict || error.status == .notFound {
                 refused.append((id, error.detail ?? error.title))
@@ -60,13 +65,13 @@ struct OrderDesk: Sendable {
     }
 
     /// `confirmed` → `fulfilled`; anything else is `409 order_not_fulfillable`.
-    func fulfil(_ id: UUID, note: String?) async throws -> DeskOrder {
-        try await desk(try await orders.fulfil(id, note: note))
+    func fulfil(_ id: UUID, note: String?, by staff: Customer) async throws -> DeskOrder {
+        try await desk(try await orders.fulfil(id, note: note, by: staff))
     }
 
     /// A staff cancel of a confirmed order: stock back once, the reason kept.
-    func cancel(_ id: UUID, reason: String) async throws -> DeskOrder {
-        try await desk(try await orders.cancel(id, customer: nil, reason: reason))
+    func cancel(_ id: UUID, reason: String, by staff: Customer) async throws -> DeskOrder {
+        try await desk(try await orders.cancel(id, customer: nil, reason: reason, by: staff))
     }
 
     private func desk(_ order: Order) async throws -> DeskOrder {

@@ -23,7 +23,7 @@ struct WebhookService: Sendable {
         let enabled: Bool?
     }
 
-    func create(_ input: NewEndpoint) async throws -> WebhookEndpoint {
+    func create(_ input: NewEndpoint, by staff: Customer) async throws -> WebhookEndpoint {
         let url = try await guardrail.check(input.url, field: "url")
         let events = try Self.events(input.events)
         let description = try Self.description(input.description)
@@ -31,7 +31,8 @@ struct WebhookService: Sendable {
         let endpoint = WebhookEndpoint(
             id: UUID(), url: url, events: events, description: description, secret: .random(), enabled: true, createdAt: now, updatedAt: now
         )
-        try await store.insert(endpoint)
+        try await store.insert(
+            endpoint, recording: StaffAction(by: staff, .webhookCreated, record: endpoint.id, Self.summary(endpoint), at: now))
         return endpoint
     }
 
@@ -44,8 +45,9 @@ struct WebhookService: Sendable {
         try await store.endpoints(page: page)
     }
 
-    func update(_ id: UUID, with changes: Changes) async throws -> WebhookEndpoint {
+    func update(_ id: UUID, with changes: Changes, by staff: Customer) async throws -> WebhookEndpoint {
         var endpoint = try await endpoint(id)
+        let before = endpoint
         if let url = changes.url { endpoint.url = try await guardrail.check(url, field: "url") }
         if let events = changes.events { endpoint.events = try Self.events(events) }
         if let description = changes.description { endpoint.description = try Self.description(description) }
@@ -54,23 +56,33 @@ struct WebhookService: Sendable {
             endpoint.disabledReason = enabled ? nil : "disabled by staff"
         }
         endpoint.updatedAt = clock.now
-        try await store.update(endpoint)
+        var changed: [String] = []
+        if endpoint.url != before.url { changed.append("URL now to \(Self.host(endpoint.url))") }
+        if endpoint.events != before.events { changed.append("events \(Self.eventList(endpoint.events))") }
+        if endpoint.description != before.description { changed.append("description") }
+        if endpoint.enabled != before.enabled { changed.append(endpoint.enabled ? "enabled" : "disabled") }
+        let action = StaffAction(
+            by: staff, .webhookChanged, record: id, changed.isEmpty ? "no change" : changed.joined(separator: "; "), at: endpoint.updatedAt)
+        try await store.update(endpoint, recording: action)
         return endpoint
     }
 
-    func delete(_ id: UUID) async throws {
-        guard try await store.delete(id) else { throw AppError.notFound }
+    func delete(_ id: UUID, by staff: Customer) async throws {
+        let endpoint = try await endpoint(id)
+        let action = StaffAction(by: staff, .webhookDeleted, record: id, Self.summary(endpoint), at: clock.now)
+        guard try await store.delete(id, recording: action) else { throw AppError.notFound }
     }
 
     /// A new secret; the old one keeps signing (as a second signature) for `rotationOverlap`.
-    func rotateSecret(_ id: UUID) async throws -> WebhookEndpoint {
+    func rotateSecret(_ id: UUID, by staff: Customer) async throws -> WebhookEndpoint {
         var endpoint = try await endpoint(id)
         let now = clock.now
         endpoint.previousSecret = endpoint.secret
         endpoint.previousSecretUntil = now + rotationOverlap
         endpoint.secret = .random()
         endpoint.updatedAt = now
-        try await store.update(endpoint)
+        let action = StaffAction(by: staff, .webhookRotated, record: id, "new secret; the old one signs too for 24 hours", at: now)
+        try await store.update(endpoint, recording: action)
         return endpoint
     }
 
@@ -81,10 +93,22 @@ struct WebhookService: Sendable {
         return try await store.deliveries(of: endpoint, status: status, page: page)
     }
 
+    /// Dead deliveries, counted no further than `cap` (the dashboard's webhook health).
+    func deadDeliveries(cap: Int) async throws -> Int {
+        try await store.deadDeliveries(cap: cap)
+    }
+
+    /// When the oldest event still waiting for delivery was queued.
+    func oldestPending() async throws -> Date? {
+        try await store.oldestPending()
+    }
+
     /// Re-queues a dead delivery; one still pending or already delivered is `409`.
-    func retry(_ delivery: UUID, of endpoint: UUID) async throws -> WebhookDelivery {
-        guard try await store.delivery(delivery, of: endpoint) != nil else { throw AppError.notFound }
-        guard try await store.retry(delivery, of: endpoint, at: clock.now) else {
+    func retry(_ delivery: UUID, of endpoint: UUID, by staff: Customer) async throws -> WebhookDelivery {
+        guard let dead = try await store.delivery(delivery, of: endpoint) else { throw AppError.notFound }
+        let summary = "delivery \(delivery.uuidString.lowercased()) of \(dead.type) queued again"
+        let action = StaffAction(by: staff, .deliveryRetried, record: endpoint, summary, at: clock.now)
+        guard try await store.retry(delivery, of: endpoint, at: clock.now, recording: action) else {
             throw AppError.conflict(code: "delivery_not_dead", "Only a dead delivery can be retried.")
         }
         guard let queued = try await store.delivery(delivery, of: endpoint) else { throw AppError.notFound }
@@ -128,6 +152,19 @@ struct WebhookService: Sendable {
         }
         guard problems.isEmpty else { throw AppError.validation(problems) }
         return events
+    }
+
+    /// An endpoint for the audit trail: its host and events. Never the whole URL, whose path or query may hold a token.
+    static func summary(_ endpoint: WebhookEndpoint) -> String {
+        "\(host(endpoint.url)), \(eventList(endpoint.events))"
+    }
+
+    static func host(_ url: String) -> String {
+        URLComponents(string: url)?.host ?? "?"
+    }
+
+    static func eventList(_ events: Set<EventType>) -> String {
+        events.isEmpty ? "every event" : events.map(\.rawValue).sorted().joined(separator: ", ")
     }
 
     static func description(_ text: String?) throws -> String {

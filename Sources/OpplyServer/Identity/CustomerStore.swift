@@ -136,6 +136,27 @@ struct CustomerStore: Sendable {
         }
     }
 
+    /// A keyset page of open accounts in username order whose username or e-mail starts with `prefix`: the `limit`
+    /// after the username key `position` (or, `backwards`, before it), and whether more lie beyond them that way.
+    func page(prefix: String, from position: String?, backwards: Bool, limit: Int) async throws -> (customers: [Customer], more: Bool) {
+        let pattern =
+            prefix.lowercased().replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+        return try await database.read { sql in
+            let query = sql.select().columns(Customer.columns.map { SQLIdentifier($0) }).from("customers")
+                .where("deleted_at", .is, SQLLiteral.null)
+            if !prefix.isEmpty {
+                query.where(
+                    SQLQueryString("(username_key LIKE \(bind: pattern) ESCAPE '\\' OR email_key LIKE \(bind: pattern) ESCAPE '\\')"))
+            }
+            if let position { query.where("username_key", backwards ? .lessThan : .greaterThan, position) }
+            let rows = try await query.orderBy("username_key", backwards ? .descending : .ascending).limit(limit + 1).all()
+            var customers = try rows.prefix(limit).map(Customer.init(row:))
+            if backwards { customers.reverse() }
+            return (customers, rows.count > limit)
+        }
+    }
+
     /// Whether no account was ever created (the demo seed's test for an empty database).
     func isEmpty() async throws -> Bool {
         try await database.read { sql in try await sql.select().column("id").from("customers").limit(1).first() == nil }

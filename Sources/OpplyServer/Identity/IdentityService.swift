@@ -100,7 +100,11 @@ struct IdentityService: Sendable {
     func signIn(username: String, password: String, client: String) async throws -> StaffSession {
         let staff = try await checkPassword(username: username, password: password, client: client, staffOnly: true)
         let session = StaffSession(staff: staff, token: randomToken(bytes: 32), csrf: randomToken(bytes: 32))
-        try await sessions.insert(idHash: StaffSession.hash(session.token), customer: staff.id, csrf: session.csrf, at: clock.now)
+        let now = clock.now
+        try await store.database.transaction { sql in
+            try await sessions.insert(idHash: StaffSession.hash(session.token), customer: staff.id, csrf: session.csrf, at: now, on: sql)
+            try await StaffAction(by: staff, .signedIn, record: staff.id, "signed in to the back office", at: now).record(on: sql)
+        }
         return session
     }
 
@@ -122,7 +126,11 @@ struct IdentityService: Sendable {
     }
 
     func signOut(_ session: StaffSession) async throws {
-        try await sessions.delete(idHash: StaffSession.hash(session.token))
+        try await store.database.transaction { sql in
+            guard try await sessions.delete(idHash: StaffSession.hash(session.token), on: sql) else { return }
+            let staff = session.staff
+            try await StaffAction(by: staff, .signedOut, record: staff.id, "signed out of the back office", at: clock.now).record(on: sql)
+        }
     }
 
     /// Keeps `text` for the session's next page (nil clears it once shown).
@@ -226,6 +234,15 @@ struct IdentityService: Sendable {
         return (page.offset == 0 ? [caller] : [], 1)
     }
 
+    /// Open accounts for staff, in username order, whose username or e-mail starts with `prefix`: a keyset page after
+    /// (or, `backwards`, before) the username `position`.
+    func customers(matching prefix: String, from position: String?, backwards: Bool, limit: Int) async throws -> (
+        customers: [Customer], more: Bool
+    ) {
+        try await store.page(
+            prefix: Self.normalized(prefix), from: position.map { Self.normalized($0).lowercased() }, backwards: backwards, limit: limit)
+    }
+
     /// A record the caller may see: their own, or anyone's for staff. Others' ids answer `404`.
     func customer(_ id: UUID, caller: Customer) async throws -> Customer {
         guard caller.isStaff || caller.id == id, let customer = try await store.find(id: id) else { throw AppError.notFound }
@@ -241,6 +258,9 @@ struct IdentityService: Sendable {
         var isStaff: Bool?
         if let wanted = changes.isStaff, wanted != current.isStaff {
             guard caller.isStaff else { throw AppError.forbidden }
+            guard wanted || id != caller.id else {
+                throw AppError.validation(field: "is_staff", "You cannot take away your own staff rights: ask another staff member.")
+            }
             isStaff = wanted
         }
         defer { recent.forget(id) }
@@ -254,7 +274,12 @@ struct IdentityService: Sendable {
                         id, firstName: changes.firstName, lastName: changes.lastName, email: email, isStaff: isStaff, on: sql
                     )
                 else { throw AppError.notFound }
-                if isStaff == false { try await sessions.deleteAll(of: id, on: sql) }
+                if let isStaff {
+                    if !isStaff { try await sessions.deleteAll(of: id, on: sql) }
+                    let kind: StaffAction.Kind = isStaff ? .staffGranted : .staffRevoked
+                    let summary = "\(updated.username): staff rights \(isStaff ? "given" : "taken away")"
+                    try await StaffAction(by: caller, kind, record: id, summary, at: clock.now).record(on: sql)
+                }
                 return updated
             }
         } catch {
@@ -264,14 +289,18 @@ struct IdentityService: Sendable {
     }
 
     /// Closes an account: it can no longer log in, its tokens are revoked and its cart released.
-    /// Its orders stay, for the shop's books.
+    /// Its orders stay, for the shop's books. A staff member closing someone else's account is in the audit trail.
     func delete(_ id: UUID, caller: Customer) async throws {
-        _ = try await customer(id, caller: caller)
+        let closing = try await customer(id, caller: caller)
         defer { recent.forget(id) }
         try await store.database.transaction { sql in
             try await carts.empty(for: id, on: sql)
             try await sessions.deleteAll(of: id, on: sql)
             try await store.softDelete(id: id, at: clock.now, on: sql)
+            if caller.isStaff, caller.id != id {
+                try await StaffAction(by: caller, .customerClosed, record: id, "\(closing.username): account closed", at: clock.now)
+                    .record(on: sql)
+            }
         }
     }
 

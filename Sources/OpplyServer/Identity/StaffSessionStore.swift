@@ -13,11 +13,9 @@ struct StaffSessionStore: Sendable {
         let seenAt: Date
     }
 
-    func insert(idHash: String, customer: UUID, csrf: String, at now: Date) async throws {
-        try await database.transaction { sql in
-            try await sql.insert(into: "staff_sessions").columns("id_hash", "customer_id", "csrf", "created_at", "seen_at")
-                .values(SQLBind(idHash), SQLBind(customer), SQLBind(csrf), SQLBind(now), SQLBind(now)).run()
-        }
+    func insert(idHash: String, customer: UUID, csrf: String, at now: Date, on sql: any SQLDatabase) async throws {
+        try await sql.insert(into: "staff_sessions").columns("id_hash", "customer_id", "csrf", "created_at", "seen_at")
+            .values(SQLBind(idHash), SQLBind(customer), SQLBind(csrf), SQLBind(now), SQLBind(now)).run()
     }
 
     /// The session and its open account; nil when either is gone.
@@ -55,9 +53,12 @@ struct StaffSessionStore: Sendable {
     }
 
     func delete(idHash: String) async throws {
-        try await database.transaction { sql in
-            try await sql.delete(from: "staff_sessions").where("id_hash", .equal, idHash).run()
-        }
+        try await database.transaction { sql in _ = try await delete(idHash: idHash, on: sql) }
+    }
+
+    /// Whether there was such a session to delete.
+    func delete(idHash: String, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.delete(from: "staff_sessions").where("id_hash", .equal, idHash).returning("id_hash").first() != nil
     }
 
     /// Ends every session of one account, inside the transaction that closes it or takes its staff rights.

@@ -142,9 +142,9 @@ struct OrderService: Sendable {
     }
 
     /// Cancels a confirmed order and returns its stock, exactly once even when cancels and fulfilment race: only the
-    /// winner of the status change puts stock back. `customer` limits it to their own order; nil is a staff cancel,
-    /// with its `reason` kept.
-    func cancel(_ id: UUID, customer: UUID?, reason: String? = nil) async throws -> Order {
+    /// winner of the status change puts stock back. `customer` limits it to their own order; nil is a staff cancel
+    /// by `staff`, with its `reason` kept and recorded in the audit trail.
+    func cancel(_ id: UUID, customer: UUID?, reason: String? = nil, by staff: Customer? = nil) async throws -> Order {
         try await store.database.transaction { sql in
             let order = try await leaveConfirmed(id, customer: customer, for: .cancelled, reason: reason, on: sql) {
                 AppError.conflict(code: "order_not_cancellable", "This order is \($0.rawValue) and can no longer be cancelled.")
@@ -153,17 +153,21 @@ struct OrderService: Sendable {
                 try await inventory.putBack(item.product, item.quantity, on: sql)
             }
             try await outbox.record(.orderCancelled, data: order, at: order.updatedAt, on: sql)
+            if let staff {
+                try await StaffAction(by: staff, .orderCancelled, record: id, reason ?? "", at: order.updatedAt).record(on: sql)
+            }
             return order
         }
     }
 
-    /// Marks a confirmed order fulfilled (staff); a cancelled or already fulfilled one is `409`.
-    func fulfil(_ id: UUID, note: String?) async throws -> Order {
+    /// Marks a confirmed order fulfilled by `staff`; a cancelled or already fulfilled one is `409`.
+    func fulfil(_ id: UUID, note: String?, by staff: Customer) async throws -> Order {
         try await store.database.transaction { sql in
             let order = try await leaveConfirmed(id, customer: nil, for: .fulfilled, note: note, on: sql) {
                 AppError.conflict(code: "order_not_fulfillable", "This order is \($0.rawValue) and cannot be fulfilled.")
             }
             try await outbox.record(.orderFulfilled, data: order, at: order.updatedAt, on: sql)
+            try await StaffAction(by: staff, .orderFulfilled, record: id, note ?? "", at: order.updatedAt).record(on: sql)
             return order
         }
     }

@@ -135,6 +135,31 @@ struct OrderStore: Sendable {
         }
     }
 
+    /// Orders placed (not cancelled) and their revenue per UTC day from `start` until `end`, keyed by day number
+    /// (days since 1970): one range read of `orders_created`, which carries the status and total (migration 15).
+    func days(from start: Date, to end: Date) async throws -> [Int: (orders: Int, revenueMinor: Int)] {
+        let day: SQLQueryString =
+            switch database.engine {
+            case .postgres: "floor(extract(epoch FROM created_at) / 86400)::bigint"
+            case .sqlite: "CAST(created_at / 86400 AS INTEGER)"
+            }
+        return try await database.read { sql in
+            let rows = try await sql.raw(
+                """
+                SELECT \(day) AS day, count(*) AS n, CAST(coalesce(sum(total_minor), 0) AS BIGINT) AS revenue FROM orders
+                WHERE created_at >= \(bind: start) AND created_at < \(bind: end) AND status <> 'cancelled' GROUP BY 1
+                """
+            ).all()
+            var days: [Int: (orders: Int, revenueMinor: Int)] = [:]
+            for row in rows {
+                days[try row.decode(column: "day", as: Int.self)] = (
+                    try row.decode(column: "n", as: Int.self), try row.decode(column: "revenue", as: Int.self)
+                )
+            }
+            return days
+        }
+    }
+
     /// How many orders `filter` matches, counting no further than `cap` (a list says "10,000+", never scans on).
     func count(_ filter: OrderFilter, cap: Int) async throws -> Int {
         try await database.read { sql in
