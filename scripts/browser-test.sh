@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The back office in a real browser: starts a server on a fresh SQLite database with APP_ENV=development (so it
 # creates the demo catalog and the 'admin' staff account, printing its password once), then drives /admin/ with
-# headless Chromium through Tests/browser/backoffice.py. Builds nothing: run `swift build` first, or point
+# headless Chromium through Tests/browser/backoffice.py: catalog, dashboard, order desk, customers, audit trail, and a
+# webhook endpoint delivering to a receiver the test runs on loopback (so the server may deliver to http on a private
+# address here: WEBHOOK_ALLOW_HTTP, WEBHOOK_ALLOW_PRIVATE). Builds nothing: run `swift build` first, or point
 # OPPLY_BIN (default .build/debug/opply) at a built server.
 #
 #   scripts/browser-test.sh                             # screenshots in a temporary directory (printed)
@@ -49,9 +51,11 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 BASE=http://127.0.0.1:$port
 jwt_secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(36))')  # 48 characters
 echo "==> Starting $OPPLY_BIN serve on $BASE (sqlite, fresh database in $WORK)"
-# BCRYPT_COST=4 as in scripts/test-server.sh: a throwaway database, fast sign-ins.
+# BCRYPT_COST=4 as in scripts/test-server.sh: a throwaway database, fast sign-ins. WEBHOOK_ALLOW_HTTP and
+# WEBHOOK_ALLOW_PRIVATE: the webhook receiver is the test's own, on loopback over plain http. (The delivery worker
+# polls every second; no setting shortens it.)
 APP_ENV=development DATABASE_URL="sqlite://$WORK/browser.sqlite" HOST=127.0.0.1 PORT=$port \
-  JWT_SECRET=$jwt_secret LOG_LEVEL=warning BCRYPT_COST=4 \
+  JWT_SECRET=$jwt_secret LOG_LEVEL=warning BCRYPT_COST=4 WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOW_PRIVATE=true \
   "$OPPLY_BIN" serve >"$SERVER_OUT" 2>"$SERVER_LOG" &
 SERVER_PID=$!
 

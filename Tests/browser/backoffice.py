@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """The back office (/admin/) in a real browser: headless Chromium driven by Selenium.
 
-Signs in as staff, creates a product, adjusts its stock, fulfils an order that a customer placed
-through the JSON API, signs out, and checks that Back does not show a staff page again and that the
-sign-in form is reachable with Tab. Saves a PNG of every screen visited into SCREENSHOT_DIR
-(NN-screen-name.png, and failure.png on a failure) and fails on any SEVERE browser log entry: a
-JavaScript error, a Content-Security-Policy violation, an asset (or /favicon.ico) answering 404.
+Signs in as staff, creates a product, adjusts its stock; a customer orders it through the JSON API and
+the dashboard's 14-day chart counts the order; creates a webhook endpoint (subscribed to order.fulfilled,
+pointing at a receiver this script runs on loopback), keeps its secret and checks it is never shown again;
+fulfils the order, checks that the receiver got a Standard Webhooks-signed order.fulfilled and that the
+endpoint's page lists the delivery as delivered; closes the customer's account and checks that they can no
+longer log in through the API; checks that the audit trail names the staff member for each of those actions;
+signs out, and checks that Back does not show a staff page again and that the sign-in form is reachable with
+Tab. Saves a PNG of every screen visited into SCREENSHOT_DIR (NN-screen-name.png, and failure.png on a
+failure) and fails on any SEVERE browser log entry: a JavaScript error, a Content-Security-Policy violation,
+an asset (or /favicon.ico) answering 404.
 
     BASE_URL=http://127.0.0.1:8089 ADMIN_USERNAME=admin ADMIN_PASSWORD=... SCREENSHOT_DIR=/tmp/shots \\
         python3 Tests/browser/backoffice.py
 
-scripts/browser-test.sh runs it against a server on a fresh database. Needs Debian's chromium and
+scripts/browser-test.sh runs it against a server on a fresh database, one that may deliver webhooks to http
+on loopback (WEBHOOK_ALLOW_HTTP, WEBHOOK_ALLOW_PRIVATE). Needs Debian's chromium and
 chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver; CHROMIUM and CHROMEDRIVER override them)
 and selenium 4.51.0; downloads nothing. BROWSER_WAIT_SECONDS (default 20) bounds every wait.
 Exits 0 when every step passes, 1 on the first failure, 2 when an input is missing.
@@ -21,16 +27,22 @@ import os
 # below, and were it not, the manager would stay offline.
 os.environ["SE_OFFLINE"] = "true"
 
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import secrets  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.parse  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
@@ -74,7 +86,7 @@ CUSTOMER_PASSWORD = "oat-latte-4242"
 
 driver = None
 screens = 0
-state = {}  # what the steps learn and later steps use: product and order ids, the customer's token
+state = {}  # what the steps learn and later steps use: the ids of the product, order, endpoint and customer, ...
 
 
 class Failure(Exception):
@@ -252,6 +264,66 @@ def api(method, path, body=None, token=None, expect=200, headers=None):
         raise Failure(f"{method} {path}: the answer is not JSON: {raw[:200]!r}") from None
 
 
+# ----------------------------------------------------------------------------------- the webhook receiver
+
+
+class Receiver(ThreadingHTTPServer):
+    """The endpoint the back office's webhook points at: on loopback, a free port, in a thread of its own; keeps
+    every POST's headers (names in lower case) and body and answers 204."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+        self.deliveries = []
+        self.arrived = threading.Condition()
+        self.thread = threading.Thread(target=self.serve_forever, name="webhook-receiver", daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+    def delivery(self, matches, timeout):
+        """The first delivery for which matches(headers, body) is true, waiting at most `timeout` s for it; else None."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while True:
+                found = next((d for d in self.deliveries if matches(*d)), None)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    return found
+                self.arrived.wait(remaining)
+
+
+class ReceiverHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        with self.server.arrived:
+            self.server.deliveries.append((headers, body))
+            self.server.arrived.notify_all()
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+receiver = None
+
+
+def signature_ok(headers, body, secret):
+    """Standard Webhooks: any `v1,<base64>` in webhook-signature is the HMAC-SHA256 of "{id}.{timestamp}.{body}"
+    keyed with the base64 after whsec_ (as scripts/webhook-receiver.py checks it)."""
+    key = base64.b64decode(secret[len("whsec_"):])
+    signed = f"{headers.get('webhook-id', '')}.{headers.get('webhook-timestamp', '')}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(part, expected) for part in headers.get("webhook-signature", "").split(" "))
+
+
 # ---------------------------------------------------------------------------------------------- the steps
 
 
@@ -346,6 +418,62 @@ def place_order():
     return f"API: registered {CUSTOMER}, signed in, placed order {state['order']} (status {order.get('status')!r})"
 
 
+def dashboard():
+    driver.get(BASE + "/admin/")
+    expect_path("/admin/", "GET /admin/")
+    screen("dashboard-with-order")
+    charts = driver.find_elements(By.CSS_SELECTOR, "svg#orders-chart")
+    check(charts, f"the dashboard has no svg#orders-chart; {page_summary()}")
+    bars = charts[0].find_elements(By.CSS_SELECTOR, "rect.bar")
+    check(len(bars) == 14, f"svg#orders-chart has {len(bars)} rect.bar, not 14 (one a day)")
+    check(charts[0].is_displayed() and charts[0].size["width"] > 0, f"svg#orders-chart is not displayed ({charts[0].size})")
+    # The last bar is today's (UTC), so it counts the order just placed.
+    values = [t.get_attribute("textContent").strip() for t in charts[0].find_elements(By.CSS_SELECTOR, "text.value")]
+    check(len(values) == 14 and values[-1].isdigit() and int(values[-1]) >= 1,
+          f"today's bar (the last) should count at least the order just placed; the bars' values: {values}")
+    height = float(bars[-1].get_dom_attribute("height") or 0)
+    check(height > 0, f"today's rect.bar has height {height:g} although it counts {values[-1]} order(s)")
+    return f"svg#orders-chart: 14 rect.bar, today's counts {values[-1]} order(s) (height {height:g}); no console errors"
+
+
+def create_webhook():
+    driver.get(BASE + "/admin/webhooks/")
+    expect_path("/admin/webhooks/", "GET /admin/webhooks/")
+    screen("webhooks")
+    create = button("Create endpoint")
+    form = form_of(create)
+    fill(form, "url", receiver.url)
+    boxes = {b.get_dom_attribute("value"): b for b in form.find_elements(By.CSS_SELECTOR, "input[type=checkbox][name=events]")}
+    for value in ("*", "order.fulfilled"):
+        check(value in boxes, f"the New endpoint form has no checkbox events={value!r} (it has {sorted(boxes)})")
+    for value, box in boxes.items():
+        if box.is_selected() != (value == "order.fulfilled"):
+            box.click()
+    fill(form, "description", f"browser test {RUN}")
+    click_and_load(create, "Create endpoint")
+    expect_path("/admin/webhooks/", "creating an endpoint")
+    screen("webhook-created")
+    shown = driver.find_elements(By.ID, "webhook-secret")
+    check(shown, f"the page answering Create endpoint has no #webhook-secret; {page_summary()}")
+    secret = shown[0].text.strip()
+    check(re.fullmatch(r"whsec_[A-Za-z0-9+/]{20,}={0,2}", secret), f"#webhook-secret is {secret!r}, not whsec_ and base64")
+    actions = [path_of(absolute(f.get_dom_attribute("action"))) for f in driver.find_elements(By.TAG_NAME, "form")]
+    ids = [m.group(1).lower() for m in (re.fullmatch(f"/admin/webhooks/({UUID})/", a) for a in actions) if m]
+    check(ids, f"no edit form with the action /admin/webhooks/<id>/ on the page answering Create endpoint (actions: {actions})")
+    state["webhook"], state["secret"] = ids[0], secret
+    endpoint_path = f"/admin/webhooks/{state['webhook']}/"
+    driver.get(BASE + endpoint_path)
+    expect_path(re.escape(endpoint_path), f"GET {endpoint_path}")
+    screen("webhook")
+    check(not driver.find_elements(By.ID, "webhook-secret") and secret not in driver.page_source,
+          f"{endpoint_path} shows the secret again: it must be shown only on the page answering the creation")
+    check(receiver.url in body_text(), f"{endpoint_path} does not show the URL {receiver.url}; {page_summary()}")
+    ticked = [b.get_dom_attribute("value") for b in driver.find_elements(By.CSS_SELECTOR, "input[type=checkbox][name=events]")
+              if b.is_selected()]
+    check(ticked == ["order.fulfilled"], f"{endpoint_path}: the endpoint's events are {ticked}, not ['order.fulfilled']")
+    return f"created {endpoint_path} for {receiver.url} (order.fulfilled only); the secret was shown once, not on reload"
+
+
 def order_status():
     found = driver.find_elements(By.ID, "order-status")
     check(found, f"no element with id order-status; {page_summary()}")
@@ -385,6 +513,137 @@ def order_fulfilled_in_api():
     order = api("GET", f"{ORDERS}{state['order']}/", token=state["token"])
     check(order.get("status") == "fulfilled", f"GET {ORDERS}{state['order']}/: status {order.get('status')!r}, not 'fulfilled'")
     return f"API: GET {ORDERS}{state['order']}/ as {CUSTOMER}: status 'fulfilled'"
+
+
+def webhook_received():
+    def fulfilled(headers, body):
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return False
+        return (isinstance(event, dict) and event.get("type") == "order.fulfilled"
+                and str((event.get("data") or {}).get("id", "")).lower() == state["order"])
+
+    found = receiver.delivery(fulfilled, WAIT)
+    if not found:
+        got = [(h.get("webhook-id"), b[:120].decode(errors="replace")) for h, b in receiver.deliveries]
+        raise Failure(f"in {WAIT:g} s {receiver.url} got no order.fulfilled for order {state['order']}"
+                      f" (it got {len(got)} POST(s): {got}); see the endpoint's deliveries at"
+                      f" {BASE}/admin/webhooks/{state['webhook']}/")
+    headers, body = found
+    missing = [h for h in ("webhook-id", "webhook-timestamp", "webhook-signature") if not headers.get(h)]
+    check(not missing, f"the order.fulfilled delivery lacks the header(s) {missing} (it has {sorted(headers)})")
+    check(signature_ok(headers, body, state["secret"]),
+          f"webhook-signature {headers['webhook-signature']!r} is not the HMAC-SHA256 of"
+          f" \"{headers['webhook-id']}.{headers['webhook-timestamp']}.<body>\" keyed with the secret shown at creation")
+    age = time.time() - int(headers["webhook-timestamp"])
+    check(abs(age) < 300, f"webhook-timestamp {headers['webhook-timestamp']} is {age:.0f} s from now")
+    return (f"{receiver.url} got order.fulfilled for {state['order']} (webhook-id {headers['webhook-id']}):"
+            " v1 signature valid with the secret shown at creation")
+
+
+def webhook_delivered():
+    endpoint_path = f"/admin/webhooks/{state['webhook']}/"
+    driver.get(BASE + endpoint_path)
+    expect_path(re.escape(endpoint_path), f"GET {endpoint_path}")
+
+    def delivered():
+        wait_loaded()
+        for row in driver.find_elements(By.CSS_SELECTOR, "table#deliveries tbody tr"):
+            if (row.find_element(By.TAG_NAME, "th").text.strip() == "order.fulfilled"
+                    and row.find_elements(By.CSS_SELECTOR, "span.badge.delivered")):
+                return row
+        driver.refresh()  # the worker may not have recorded the answer yet
+        return None
+
+    try:
+        row = WebDriverWait(driver, WAIT).until(lambda _: delivered())
+    except TimeoutException:
+        rows = [cells_of(r) for r in driver.find_elements(By.CSS_SELECTOR, "table#deliveries tbody tr")]
+        raise Failure(f"waited {WAIT:g} s for an order.fulfilled row with span.badge.delivered in table#deliveries"
+                      f" (its rows: {rows}); {page_summary()}") from None
+    cells = cells_of(row)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)  # the table is below the forms
+    screen("webhook-delivered")
+    return f"{endpoint_path}: table#deliveries row {cells}"
+
+
+def click_confirm_and_load(element, what):
+    """Clicks the button of a data-confirm form: accepts the window.confirm that app.js shows, waits for the next page."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    try:
+        alert = WebDriverWait(driver, WAIT).until(EC.alert_is_present())
+    except TimeoutException:
+        raise Failure(f"clicking {what!r} asked nothing in {WAIT:g} s: its form has data-confirm, and app.js should"
+                      f" call window.confirm; {page_summary()}") from None
+    question = alert.text
+    alert.accept()
+    try:
+        WebDriverWait(driver, WAIT).until(EC.staleness_of(old))
+    except TimeoutException:
+        raise Failure(f"accepting {question!r} after {what!r} loaded no new page in {WAIT:g} s; {page_summary()}") from None
+    wait_loaded()
+    return question
+
+
+def close_customer():
+    driver.get(BASE + "/admin/customers/")
+    expect_path("/admin/customers/", "GET /admin/customers/")
+    screen("customers")
+    submit("Search", {"search": CUSTOMER})
+    expect_path("/admin/customers/", "searching the customers")
+    searched = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).query).get("search")
+    check(searched == [CUSTOMER], f"Search went to {driver.current_url}, not ?search={CUSTOMER}")
+    screen("customers-search")
+    links = [a for a in driver.find_elements(By.CSS_SELECTOR, "table a[href]") if a.text.strip() == CUSTOMER]
+    check(links, f"searching {CUSTOMER!r} lists no link named {CUSTOMER!r} in a table; {page_summary()}")
+    customer_path = path_of(absolute(links[0].get_dom_attribute("href")))
+    match = re.fullmatch(f"/admin/customers/({UUID})/", customer_path)
+    check(match, f"the customer's link goes to {customer_path}, not /admin/customers/<id>/")
+    state["customer"] = match.group(1).lower()
+    click_and_load(links[0], f"the link to {customer_path}")
+    expect_path(re.escape(customer_path), "clicking the customer's link")
+    screen("customer")
+    heading = driver.find_element(By.TAG_NAME, "h1").text
+    check(CUSTOMER in heading, f"the customer page's <h1> is {heading!r}, not {CUSTOMER!r}")
+    question = click_confirm_and_load(button("Close account"), "Close account")
+    expect_path("/admin/customers/", "closing the account")
+    screen("customer-closed")
+    return f"searched {CUSTOMER!r}, opened {customer_path}, Close account, accepted {question!r}: back on /admin/customers/"
+
+
+def closed_customer_cannot_log_in():
+    api("POST", TOKEN, {"username": CUSTOMER, "password": CUSTOMER_PASSWORD}, expect=401)
+    return f"API: POST {TOKEN} as the closed {CUSTOMER}: 401"
+
+
+def audit_trail():
+    driver.get(BASE + "/admin/audit/")
+    expect_path("/admin/audit/", "GET /admin/audit/")
+    screen("audit")
+    tables = driver.find_elements(By.CSS_SELECTOR, "table#audit")
+    check(tables, f"no table#audit on /admin/audit/; {page_summary()}")
+    # textContent, not .text: the headings are upper-cased by the stylesheet.
+    columns = [th.get_attribute("textContent").strip() for th in tables[0].find_elements(By.CSS_SELECTOR, "thead th")]
+    check(columns == ["When", "Staff", "What", "Record", "Summary"],
+          f"table#audit's columns are {columns}, not When, Staff, What, Record, Summary")
+    rows = [dict(zip(columns, cells_of(r))) for r in tables[0].find_elements(By.CSS_SELECTOR, "tbody tr")]
+    expected = [  # what, and the record when the test knows its id
+        ("staff signed in", None),
+        ("product created", state["product"]),
+        ("product stock adjusted", state["product"]),
+        ("webhook created", state["webhook"]),
+        ("order fulfilled", state["order"]),
+        ("customer closed", state["customer"]),
+    ]
+    for what, record in expected:
+        found = [r for r in rows if r.get("What") == what and (record is None or r.get("Record", "").lower() == record)]
+        check(found, f"table#audit has no {what!r} row{f' for {record}' if record else ''}; its rows (What, Staff,"
+                     f" Record): {[(r.get('What'), r.get('Staff'), r.get('Record')) for r in rows]}")
+        check(any(r.get("Staff") == ADMIN_USERNAME for r in found),
+              f"table#audit's {what!r} row names {[r.get('Staff') for r in found]} as staff, not {ADMIN_USERNAME!r}")
+    return f"table#audit shows {', '.join(w for w, _ in expected)}, each by {ADMIN_USERNAME}"
 
 
 def sign_out():
@@ -430,27 +689,36 @@ def keyboard():
             f"{' (and is autofocused)' if autofocused else ''}")
 
 
-# Lettered as in the plan; there is no c: a wrong-password attempt would count against the sign-in throttle.
+# Lettered in the order they run. No step tries a wrong password: it would count against the sign-in throttle.
 STEPS = [
     ("a", landing),
     ("b", sign_in),
-    ("d", create_product),
-    ("e", adjust_stock),
-    ("f", place_order),
-    ("g", open_order),
-    ("h", fulfil_order),
-    ("i", order_fulfilled_in_api),
-    ("j", sign_out),
-    ("k", keyboard),
+    ("c", create_product),
+    ("d", adjust_stock),
+    ("e", place_order),
+    ("f", dashboard),
+    ("g", create_webhook),
+    ("h", open_order),
+    ("i", fulfil_order),
+    ("j", order_fulfilled_in_api),
+    ("k", webhook_received),
+    ("l", webhook_delivered),
+    ("m", close_customer),
+    ("n", closed_customer_cannot_log_in),
+    ("o", audit_trail),
+    ("p", sign_out),
+    ("q", keyboard),
 ]
 
 
 def main():
-    global driver
+    global driver, receiver
     os.makedirs(SCREENSHOTS, exist_ok=True)
     print(f"==> Back office in Chromium: {BASE} as {ADMIN_USERNAME}; screenshots in {SCREENSHOTS}", flush=True)
     label = "start"
     try:
+        receiver = Receiver()
+        receiver.thread.start()
         driver = start_browser()
         for label, run in STEPS:
             print(f"ok   {label}. {run()}", flush=True)
@@ -469,6 +737,9 @@ def main():
     finally:
         if driver is not None:
             driver.quit()
+        if receiver is not None and receiver.thread.is_alive():
+            receiver.shutdown()
+            receiver.server_close()
     print(f"==> All {len(STEPS)} steps passed; {screens} screenshots in {SCREENSHOTS}", flush=True)
     return 0
 

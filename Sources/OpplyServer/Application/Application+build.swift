@@ -34,6 +34,7 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     router.add(middleware: QueryMiddleware())
     let links = LinkBase(publicURL: shop.config.publicURL, trustProxy: shop.config.trustProxy)
     OperationsController(shop: shop).addRoutes(to: router)
+    DocsController(page: shop.reference).addRoutes(to: router)
     IdentityController(identity: shop.identity, trustProxy: shop.config.trustProxy, links: links).addRoutes(to: router)
     CatalogController(catalog: shop.catalog, identity: shop.identity, ttl: shop.config.catalogCacheTTL, links: links).addRoutes(to: router)
     CartController(cart: shop.cart, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NIOCore
 
 /// Everything one server instance runs on: the stores and each area's service, wired once from `AppConfig`.
 /// `serve`, the CLI tools and the tests all build the same `Shop`.
@@ -26,6 +27,8 @@ public struct Shop: Sendable {
     let probe: DatabaseProbe
     /// The back office's templates and assets, loaded (and checked) before the server starts.
     let views: Views
+    /// `/docs/`: the API reference rendered from the bundled `openapi.yaml` at start.
+    let reference: ByteBuffer
 
     /// Opens (and migrates) the configured database and wires the areas.
     public static func open(_ config: AppConfig, logger: Logger, clock: WallClock = WallClock()) async throws -> Shop {
@@ -61,6 +64,8 @@ public struct Shop: Sendable {
         self.logger = logger
         self.probe = DatabaseProbe(database, role: "primary", timeout: config.databaseProbeTimeout, logger: logger)
         self.views = try await Views.load()
+        self.reference = ByteBuffer(
+            string: ReferencePage(reference: try APIReference.bundled.get(), stylesheet: views.stylesheet.path, icon: views.icon.path).html)
         let inventory = Inventory(clock: clock)
         let customers = CustomerStore(database: database)
         let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database))

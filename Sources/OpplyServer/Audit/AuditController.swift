@@ -17,6 +17,7 @@ struct AuditController: Sendable {
         let page = try PageRequest(from: request)
         let query = request.uri.queryParameters
         let text = { (name: String) in query[Substring(name)].map(String.init) ?? "" }
+        if query["kind"] != nil, text("kind").isEmpty { throw AppError.validation(field: "kind", "Choose a kind, or leave `kind` out.") }
         guard let filter = try await Self.filter(text, identity: identity) else {
             return try Response.json(Page<StaffAction>(results: [], count: 0, page: page, request: request, links: links))
         }

@@ -81,9 +81,9 @@ struct StaffAction: Encodable, Sendable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
+        try container.encode(id.uuidString.lowercased(), forKey: .id)
         try container.encode(at, forKey: .at)
-        try container.encode(staff, forKey: .staff)
+        try container.encode(staff.uuidString.lowercased(), forKey: .staff)
         try container.encode(staffUsername, forKey: .staffUsername)
         try container.encode(kind, forKey: .kind)
         try container.encode(kind.record, forKey: .recordType)

@@ -1560,7 +1560,9 @@ public struct Client: APIProtocol {
     ///
     /// May change `first_name`, `last_name` (each at most 150 characters), `email` (valid,
     /// unique ignoring case; leading and trailing spaces are trimmed), and `is_staff` by
-    /// staff only. Other fields (such as `username`) are ignored.
+    /// staff only. Other fields (such as `username`) are ignored. Staff cannot take away
+    /// their own staff rights (`400` naming `is_staff`); a change of `is_staff` is in the
+    /// audit trail (`GET /api/admin/audit/`).
     ///
     ///
     /// - Remark: HTTP `PATCH /api/identity/customers/{id}/`.
@@ -7855,6 +7857,220 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .conflict(.init(
+                        headers: headers,
+                        body: body
+                    ))
+                default:
+                    return .undocumented(
+                        statusCode: response.status.code,
+                        .init(
+                            headerFields: response.headerFields,
+                            body: responseBody
+                        )
+                    )
+                }
+            }
+        )
+    }
+    /// The staff audit trail, newest first (staff)
+    ///
+    /// One row per staff action, whether it came through this API or the back office:
+    /// products created, edited, archived and their stock adjusted; categories created or
+    /// renamed; orders fulfilled or cancelled by staff; staff rights given or taken away and
+    /// accounts closed; webhook endpoints created, changed, rotated, deleted and deliveries
+    /// retried; back-office sign-in and sign-out. Each row is written in the same transaction
+    /// as the change it records. Summaries never hold a secret or a password (a webhook URL
+    /// shows only its host).
+    ///
+    ///
+    /// - Remark: HTTP `GET /api/admin/audit/`.
+    /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)`.
+    public func listStaffActions(_ input: Operations.ListStaffActions.Input) async throws -> Operations.ListStaffActions.Output {
+        try await client.send(
+            input: input,
+            forOperation: Operations.ListStaffActions.id,
+            serializer: { input in
+                let path = try converter.renderedPath(
+                    template: "/api/admin/audit/",
+                    parameters: []
+                )
+                var request: HTTPTypes.HTTPRequest = .init(
+                    soar_path: path,
+                    method: .get
+                )
+                suppressMutabilityWarning(&request)
+                try converter.setHeaderFieldAsURI(
+                    in: &request.headerFields,
+                    name: "Correlation-ID",
+                    value: input.headers.correlationID
+                )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "limit",
+                    value: input.query.limit
+                )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "offset",
+                    value: input.query.offset
+                )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "staff",
+                    value: input.query.staff
+                )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "kind",
+                    value: input.query.kind
+                )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "record",
+                    value: input.query.record
+                )
+                converter.setAcceptHeader(
+                    in: &request.headerFields,
+                    contentTypes: input.headers.accept
+                )
+                return (request, nil)
+            },
+            deserializer: { response, responseBody in
+                switch response.status.code {
+                case 200:
+                    let headers: Operations.ListStaffActions.Output.Ok.Headers = .init(correlationID: try converter.getOptionalHeaderFieldAsURI(
+                        in: response.headerFields,
+                        name: "Correlation-ID",
+                        as: Components.Headers.CorrelationID.self
+                    ))
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.ListStaffActions.Output.Ok.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.PaginatedStaffActionList.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .ok(.init(
+                        headers: headers,
+                        body: body
+                    ))
+                case 400:
+                    let headers: Components.Responses.BadRequest.Headers = .init(correlationID: try converter.getOptionalHeaderFieldAsURI(
+                        in: response.headerFields,
+                        name: "Correlation-ID",
+                        as: Components.Headers.CorrelationID.self
+                    ))
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.BadRequest.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .badRequest(.init(
+                        headers: headers,
+                        body: body
+                    ))
+                case 401:
+                    let headers: Components.Responses.Unauthorized.Headers = .init(
+                        correlationID: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Correlation-ID",
+                            as: Components.Headers.CorrelationID.self
+                        ),
+                        wwwAuthenticate: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "WWW-Authenticate",
+                            as: Components.Headers.WWWAuthenticate.self
+                        )
+                    )
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.Unauthorized.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .unauthorized(.init(
+                        headers: headers,
+                        body: body
+                    ))
+                case 403:
+                    let headers: Components.Responses.Forbidden.Headers = .init(correlationID: try converter.getOptionalHeaderFieldAsURI(
+                        in: response.headerFields,
+                        name: "Correlation-ID",
+                        as: Components.Headers.CorrelationID.self
+                    ))
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.Forbidden.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .forbidden(.init(
                         headers: headers,
                         body: body
                     ))

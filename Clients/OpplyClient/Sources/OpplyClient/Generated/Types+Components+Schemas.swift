@@ -1700,6 +1700,144 @@ extension Components {
                 case results
             }
         }
+        /// What a staff member did; the part before the dot is the kind of record.
+        ///
+        /// - Remark: Generated from `#/components/schemas/StaffActionKind`.
+        @frozen public enum StaffActionKind: String, Codable, Hashable, Sendable, CaseIterable {
+            case product_created = "product.created"
+            case product_edited = "product.edited"
+            case product_archived = "product.archived"
+            case product_stockAdjusted = "product.stock_adjusted"
+            case category_created = "category.created"
+            case category_renamed = "category.renamed"
+            case order_fulfilled = "order.fulfilled"
+            case order_cancelled = "order.cancelled"
+            case customer_staffGranted = "customer.staff_granted"
+            case customer_staffRevoked = "customer.staff_revoked"
+            case customer_closed = "customer.closed"
+            case webhook_created = "webhook.created"
+            case webhook_changed = "webhook.changed"
+            case webhook_secretRotated = "webhook.secret_rotated"
+            case webhook_deleted = "webhook.deleted"
+            case webhook_deliveryRetried = "webhook.delivery_retried"
+            case staff_signedIn = "staff.signed_in"
+            case staff_signedOut = "staff.signed_out"
+        }
+        /// One staff action of the audit trail.
+        ///
+        /// - Remark: Generated from `#/components/schemas/StaffAction`.
+        public struct StaffAction: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/StaffAction/id`.
+            public var id: Swift.String
+            /// When the change was made (committed with it).
+            ///
+            /// - Remark: Generated from `#/components/schemas/StaffAction/at`.
+            public var at: Components.Schemas.Timestamp
+            /// The staff member's customer id.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StaffAction/staff`.
+            public var staff: Swift.String
+            /// Their username.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StaffAction/staff_username`.
+            public var staffUsername: Swift.String
+            /// - Remark: Generated from `#/components/schemas/StaffAction/kind`.
+            public var kind: Components.Schemas.StaffActionKind
+            /// - Remark: Generated from `#/components/schemas/StaffAction/record_type`.
+            @frozen public enum RecordTypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case product = "product"
+                case category = "category"
+                case order = "order"
+                case customer = "customer"
+                case webhook = "webhook"
+                case staff = "staff"
+            }
+            /// - Remark: Generated from `#/components/schemas/StaffAction/record_type`.
+            public var recordType: Components.Schemas.StaffAction.RecordTypePayload
+            /// The record's id (a UUID; a category's slug; for sign-in and sign-out, the staff member's own id).
+            ///
+            /// - Remark: Generated from `#/components/schemas/StaffAction/record`.
+            public var record: Swift.String
+            /// A short account of the change, such as `price 9.99 → 3.50`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StaffAction/summary`.
+            public var summary: Swift.String
+            /// Creates a new `StaffAction`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - at: When the change was made (committed with it).
+            ///   - staff: The staff member's customer id.
+            ///   - staffUsername: Their username.
+            ///   - kind:
+            ///   - recordType:
+            ///   - record: The record's id (a UUID; a category's slug; for sign-in and sign-out, the staff member's own id).
+            ///   - summary: A short account of the change, such as `price 9.99 → 3.50`.
+            public init(
+                id: Swift.String,
+                at: Components.Schemas.Timestamp,
+                staff: Swift.String,
+                staffUsername: Swift.String,
+                kind: Components.Schemas.StaffActionKind,
+                recordType: Components.Schemas.StaffAction.RecordTypePayload,
+                record: Swift.String,
+                summary: Swift.String
+            ) {
+                self.id = id
+                self.at = at
+                self.staff = staff
+                self.staffUsername = staffUsername
+                self.kind = kind
+                self.recordType = recordType
+                self.record = record
+                self.summary = summary
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case at
+                case staff
+                case staffUsername = "staff_username"
+                case kind
+                case recordType = "record_type"
+                case record
+                case summary
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/PaginatedStaffActionList`.
+        public struct PaginatedStaffActionList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PaginatedStaffActionList/count`.
+            public var count: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/PaginatedStaffActionList/next`.
+            public var next: Components.Schemas.PageLink?
+            /// - Remark: Generated from `#/components/schemas/PaginatedStaffActionList/previous`.
+            public var previous: Components.Schemas.PageLink?
+            /// - Remark: Generated from `#/components/schemas/PaginatedStaffActionList/results`.
+            public var results: [Components.Schemas.StaffAction]
+            /// Creates a new `PaginatedStaffActionList`.
+            ///
+            /// - Parameters:
+            ///   - count:
+            ///   - next:
+            ///   - previous:
+            ///   - results:
+            public init(
+                count: Swift.Int,
+                next: Components.Schemas.PageLink? = nil,
+                previous: Components.Schemas.PageLink? = nil,
+                results: [Components.Schemas.StaffAction]
+            ) {
+                self.count = count
+                self.next = next
+                self.previous = previous
+                self.results = results
+            }
+            public enum CodingKeys: String, CodingKey {
+                case count
+                case next
+                case previous
+                case results
+            }
+        }
         /// The body of every webhook delivery, the same bytes on every attempt:
         /// `{"id": …, "type": …, "created_at": …, "data": <Order>}`.
         ///

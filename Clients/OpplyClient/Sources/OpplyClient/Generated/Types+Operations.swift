@@ -1655,7 +1655,9 @@ public enum Operations {
     ///
     /// May change `first_name`, `last_name` (each at most 150 characters), `email` (valid,
     /// unique ignoring case; leading and trailing spaces are trimmed), and `is_staff` by
-    /// staff only. Other fields (such as `username`) are ignored.
+    /// staff only. Other fields (such as `username`) are ignored. Staff cannot take away
+    /// their own staff rights (`400` naming `is_staff`); a change of `is_staff` is in the
+    /// audit trail (`GET /api/admin/audit/`).
     ///
     ///
     /// - Remark: HTTP `PATCH /api/identity/customers/{id}/`.
@@ -8979,6 +8981,285 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The staff audit trail, newest first (staff)
+    ///
+    /// One row per staff action, whether it came through this API or the back office:
+    /// products created, edited, archived and their stock adjusted; categories created or
+    /// renamed; orders fulfilled or cancelled by staff; staff rights given or taken away and
+    /// accounts closed; webhook endpoints created, changed, rotated, deleted and deliveries
+    /// retried; back-office sign-in and sign-out. Each row is written in the same transaction
+    /// as the change it records. Summaries never hold a secret or a password (a webhook URL
+    /// shows only its host).
+    ///
+    ///
+    /// - Remark: HTTP `GET /api/admin/audit/`.
+    /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)`.
+    public enum ListStaffActions {
+        public static let id: Swift.String = "listStaffActions"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/admin/audit/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Page size, a whole number from 1 to 100. Anything else: `400` naming `limit`.
+                ///
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/query/limit`.
+                public var limit: Components.Parameters.Limit?
+                /// Number of results to skip, a whole number from 0 to 10,000,000. Anything else: `400` naming `offset`.
+                /// On the product list `offset + limit` is at most 10,000 (deeper: `400` naming `offset`; use `cursor`),
+                /// and `offset` is not used together with `cursor`.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/query/offset`.
+                public var offset: Components.Parameters.Offset?
+                /// Only this staff member's actions, by username (an unknown one matches nothing).
+                ///
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/query/staff`.
+                public var staff: Swift.String?
+                /// Only actions of this kind. Any other value, an empty one too: `400` naming `kind`.
+                ///
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/query/kind`.
+                public var kind: Components.Schemas.StaffActionKind?
+                /// Only actions on this record (a UUID, or a category's slug).
+                ///
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/query/record`.
+                public var record: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - limit: Page size, a whole number from 1 to 100. Anything else: `400` naming `limit`.
+                ///   - offset: Number of results to skip, a whole number from 0 to 10,000,000. Anything else: `400` naming `offset`.
+                ///   - staff: Only this staff member's actions, by username (an unknown one matches nothing).
+                ///   - kind: Only actions of this kind. Any other value, an empty one too: `400` naming `kind`.
+                ///   - record: Only actions on this record (a UUID, or a category's slug).
+                public init(
+                    limit: Components.Parameters.Limit? = nil,
+                    offset: Components.Parameters.Offset? = nil,
+                    staff: Swift.String? = nil,
+                    kind: Components.Schemas.StaffActionKind? = nil,
+                    record: Swift.String? = nil
+                ) {
+                    self.limit = limit
+                    self.offset = offset
+                    self.staff = staff
+                    self.kind = kind
+                    self.record = record
+                }
+            }
+            public var query: Operations.ListStaffActions.Input.Query
+            /// - Remark: Generated from `#/paths/api/admin/audit/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                /// Echoed in the response if it is a valid UUID or a 32-hex string; otherwise a new
+                /// one is generated. Every log line of the request carries it.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/header/Correlation-ID`.
+                public var correlationID: Components.Parameters.CorrelationID?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStaffActions.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - correlationID: Echoed in the response if it is a valid UUID or a 32-hex string; otherwise a new
+                ///   - accept:
+                public init(
+                    correlationID: Components.Parameters.CorrelationID? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStaffActions.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.correlationID = correlationID
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListStaffActions.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListStaffActions.Input.Query = .init(),
+                headers: Operations.ListStaffActions.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// The request's correlation id (echoed or generated).
+                    ///
+                    /// - Remark: Generated from `#/paths/api/admin/audit/GET/responses/200/headers/Correlation-ID`.
+                    public var correlationID: Components.Headers.CorrelationID?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - correlationID: The request's correlation id (echoed or generated).
+                    public init(correlationID: Components.Headers.CorrelationID? = nil) {
+                        self.correlationID = correlationID
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListStaffActions.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/admin/audit/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/admin/audit/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.PaginatedStaffActionList)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.PaginatedStaffActionList {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListStaffActions.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListStaffActions.Output.Ok.Headers = .init(),
+                    body: Operations.ListStaffActions.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// A page of staff actions, newest first.
+            ///
+            /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListStaffActions.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListStaffActions.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// `limit` or `offset` out of range, or an unknown `kind` (`invalid_request`, `errors` names it).
+            ///
+            /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Missing, invalid or expired token (`not_authenticated`).
+            ///
+            /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Authenticated but not allowed (`permission_denied`); staff only.
+            ///
+            /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
                             response: self
                         )
                     }

@@ -106,7 +106,9 @@ public protocol APIProtocol: Sendable {
     ///
     /// May change `first_name`, `last_name` (each at most 150 characters), `email` (valid,
     /// unique ignoring case; leading and trailing spaces are trimmed), and `is_staff` by
-    /// staff only. Other fields (such as `username`) are ignored.
+    /// staff only. Other fields (such as `username`) are ignored. Staff cannot take away
+    /// their own staff rights (`400` naming `is_staff`); a change of `is_staff` is in the
+    /// audit trail (`GET /api/admin/audit/`).
     ///
     ///
     /// - Remark: HTTP `PATCH /api/identity/customers/{id}/`.
@@ -410,6 +412,20 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/admin/webhooks/{id}/deliveries/{delivery}/retry/`.
     /// - Remark: Generated from `#/paths//api/admin/webhooks/{id}/deliveries/{delivery}/retry//post(retryWebhookDelivery)`.
     func retryWebhookDelivery(_ input: Operations.RetryWebhookDelivery.Input) async throws -> Operations.RetryWebhookDelivery.Output
+    /// The staff audit trail, newest first (staff)
+    ///
+    /// One row per staff action, whether it came through this API or the back office:
+    /// products created, edited, archived and their stock adjusted; categories created or
+    /// renamed; orders fulfilled or cancelled by staff; staff rights given or taken away and
+    /// accounts closed; webhook endpoints created, changed, rotated, deleted and deliveries
+    /// retried; back-office sign-in and sign-out. Each row is written in the same transaction
+    /// as the change it records. Summaries never hold a secret or a password (a webhook URL
+    /// shows only its host).
+    ///
+    ///
+    /// - Remark: HTTP `GET /api/admin/audit/`.
+    /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)`.
+    func listStaffActions(_ input: Operations.ListStaffActions.Input) async throws -> Operations.ListStaffActions.Output
     /// Liveness
     ///
     /// Answers while the process runs; the database is not checked.
@@ -603,7 +619,9 @@ extension APIProtocol {
     ///
     /// May change `first_name`, `last_name` (each at most 150 characters), `email` (valid,
     /// unique ignoring case; leading and trailing spaces are trimmed), and `is_staff` by
-    /// staff only. Other fields (such as `username`) are ignored.
+    /// staff only. Other fields (such as `username`) are ignored. Staff cannot take away
+    /// their own staff rights (`400` naming `is_staff`); a change of `is_staff` is in the
+    /// audit trail (`GET /api/admin/audit/`).
     ///
     ///
     /// - Remark: HTTP `PATCH /api/identity/customers/{id}/`.
@@ -1154,6 +1172,28 @@ extension APIProtocol {
     ) async throws -> Operations.RetryWebhookDelivery.Output {
         try await retryWebhookDelivery(Operations.RetryWebhookDelivery.Input(
             path: path,
+            headers: headers
+        ))
+    }
+    /// The staff audit trail, newest first (staff)
+    ///
+    /// One row per staff action, whether it came through this API or the back office:
+    /// products created, edited, archived and their stock adjusted; categories created or
+    /// renamed; orders fulfilled or cancelled by staff; staff rights given or taken away and
+    /// accounts closed; webhook endpoints created, changed, rotated, deleted and deliveries
+    /// retried; back-office sign-in and sign-out. Each row is written in the same transaction
+    /// as the change it records. Summaries never hold a secret or a password (a webhook URL
+    /// shows only its host).
+    ///
+    ///
+    /// - Remark: HTTP `GET /api/admin/audit/`.
+    /// - Remark: Generated from `#/paths//api/admin/audit//get(listStaffActions)`.
+    public func listStaffActions(
+        query: Operations.ListStaffActions.Input.Query = .init(),
+        headers: Operations.ListStaffActions.Input.Headers = .init()
+    ) async throws -> Operations.ListStaffActions.Output {
+        try await listStaffActions(Operations.ListStaffActions.Input(
+            query: query,
             headers: headers
         ))
     }
