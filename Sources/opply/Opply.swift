@@ -61,7 +61,8 @@ struct Serve: AsyncParsableCommand {
         let shop = try await Shop.open(config, logger: logger)
         if config.seedDemoData, let password = try await shop.seedDemoIfEmpty() {
             say(
-                "Created the staff account 'admin' with password: \(password)\n(shown once; create your own with `opply create-user --staff`)"
+                "Created the staff account 'admin' with password: \(password)\n"
+                    + "(shown once; create your own with `opply create-user --staff`)"
             )
         }
         say("Back office: http://\(config.host):\(config.port)/admin/ (staff sign in there); API contract: /openapi.yaml")

@@ -40,7 +40,8 @@ func buildRouter(_ shop: Shop) -> Router<AppRequestContext> {
     CartController(cart: shop.cart, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity).addRoutes(to: router)
     OrderController(orders: shop.orders, keys: IdempotentResponder(store: shop.idempotency), identity: shop.identity, links: links)
         .addRoutes(to: router)
-    FulfilmentController(desk: shop.desk, webhooks: shop.webhooks, identity: shop.identity, links: links).addRoutes(to: router)
+    OrderDeskController(desk: shop.desk, identity: shop.identity, links: links).addRoutes(to: router)
+    WebhookController(webhooks: shop.webhooks, identity: shop.identity, links: links).addRoutes(to: router)
     AuditController(audit: shop.audit, identity: shop.identity, links: links).addRoutes(to: router)
     BackOffice(shop: shop).addRoutes(to: router)
     return router

@@ -158,7 +158,7 @@ struct CartService: Sendable {
     private func release(_ lines: [ClaimedLine], on sql: any SQLDatabase) async throws {
         var perProduct: [UUID: Int] = [:]
         for line in lines where line.held { perProduct[line.product, default: 0] += line.quantity }
-        for (product, quantity) in perProduct.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+        for (product, quantity) in perProduct.inLockOrder(by: \.key) {
             try await inventory.release(product, quantity, on: sql)
         }
     }

@@ -59,7 +59,8 @@ struct CatalogService: Sendable {
     ) {
         let key =
             "list|\(baseURL)|\(query.page.limit)|\(query.page.offset)|\(query.search ?? "")|\(query.category ?? "")|"
-            + "\(query.minPrice.map(String.init) ?? "")|\(query.maxPrice.map(String.init) ?? "")|\(query.inStock)|\(query.ordering.rawValue)"
+            + "\(query.minPrice.map(String.init) ?? "")|\(query.maxPrice.map(String.init) ?? "")|"
+            + "\(query.inStock)|\(query.ordering.rawValue)"
         return try await cache.body(for: key) {
             let (products, count) = try await store.list(query)
             return try render(products, count)

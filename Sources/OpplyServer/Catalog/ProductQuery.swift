@@ -83,7 +83,8 @@ struct ProductQuery: Hashable, Sendable {
             problems.append(
                 FieldProblem(
                     "offset",
-                    "offset + limit must be at most \(Self.maxOffsetDepth); for deeper pages use cursor pagination (?cursor=, then the next links)."
+                    "offset + limit must be at most \(Self.maxOffsetDepth); "
+                        + "for deeper pages use cursor pagination (?cursor=, then the next links)."
                 ))
         }
         if !problems.isEmpty { throw AppError.validation(problems) }

@@ -210,7 +210,10 @@ enum Migrations {
         Migration(
             version: 7, name: "catalog search and keyset indexes",
             statements: [
-                "CREATE VIRTUAL TABLE products_search USING fts5(search_text, content='products', content_rowid='rowid', tokenize='trigram')",
+                """
+                CREATE VIRTUAL TABLE products_search
+                USING fts5(search_text, content='products', content_rowid='rowid', tokenize='trigram')
+                """,
                 "INSERT INTO products_search(products_search) VALUES ('rebuild')",
                 """
                 CREATE TRIGGER products_search_insert AFTER INSERT ON products BEGIN
@@ -247,8 +250,14 @@ enum Migrations {
             statements: [
                 "CREATE TABLE catalog_version (id INTEGER PRIMARY KEY CHECK (id = 1), catalog INTEGER NOT NULL, stock INTEGER NOT NULL)",
                 "INSERT INTO catalog_version (id, catalog, stock) VALUES (1, 0, 0)",
-                "CREATE TRIGGER catalog_version_insert AFTER INSERT ON products BEGIN UPDATE catalog_version SET catalog = catalog + 1; END",
-                "CREATE TRIGGER catalog_version_delete AFTER DELETE ON products BEGIN UPDATE catalog_version SET catalog = catalog + 1; END",
+                """
+                CREATE TRIGGER catalog_version_insert AFTER INSERT ON products
+                BEGIN UPDATE catalog_version SET catalog = catalog + 1; END
+                """,
+                """
+                CREATE TRIGGER catalog_version_delete AFTER DELETE ON products
+                BEGIN UPDATE catalog_version SET catalog = catalog + 1; END
+                """,
                 """
                 CREATE TRIGGER catalog_version_update AFTER UPDATE OF name, description, search_text, price_minor, category, archived_at
                 ON products BEGIN UPDATE catalog_version SET catalog = catalog + 1; END

@@ -232,9 +232,8 @@ struct DeliveryWorker: Service {
     /// `{id, type, created_at, data}`: the same bytes on every attempt, so receivers may dedupe by `webhook-id`.
     static func body(of delivery: FulfilmentStore.Claimed) -> Data {
         let id = delivery.eventID.uuidString.lowercased()
-        return Data(
-            "{\"id\":\"\(id)\",\"type\":\"\(delivery.type)\",\"created_at\":\"\(Timestamp.format(delivery.eventCreatedAt))\",\"data\":\(delivery.payload)}"
-                .utf8)
+        let created = Timestamp.format(delivery.eventCreatedAt)
+        return Data("{\"id\":\"\(id)\",\"type\":\"\(delivery.type)\",\"created_at\":\"\(created)\",\"data\":\(delivery.payload)}".utf8)
     }
 
     /// A failed attempt as the delivery log keeps it: coarse, so the log cannot tell an open port from a closed one

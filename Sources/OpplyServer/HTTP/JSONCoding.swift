@@ -202,10 +202,25 @@ enum JSONCoding {
     }
 }
 
-/// RFC 3339 UTC timestamps, whole seconds: `2026-11-26T09:30:00Z`.
+/// RFC 3339 timestamps: written in UTC, whole seconds (`2026-11-26T09:30:00Z`); read with any offset.
 enum Timestamp {
     static func format(_ date: Date) -> String {
         date.formatted(.iso8601)
+    }
+
+    /// RFC 3339 with or without fractional seconds; a `+` offset that arrived as a space (an unencoded `+`) is read back.
+    /// Impossible times (`2026-02-30`, `T24:00:00`, a `+24:00` offset) are nil, not rolled over.
+    static func parse(_ text: String) -> Date? {
+        var text = text
+        if text.count > 19, text[text.index(text.startIndex, offsetBy: 19)] == " " {
+            text.replaceSubrange(text.index(text.startIndex, offsetBy: 19)...text.index(text.startIndex, offsetBy: 19), with: "+")
+        }
+        guard let parts = text.wholeMatch(of: /(\d{4}-\d{2}-\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))/),
+            Display.day(String(parts.1)) != nil, let hour = Int(parts.2), hour < 24, let minute = Int(parts.3), minute < 60,
+            let second = Int(parts.4), second < 60, (parts.7.flatMap { Int($0) } ?? 0) < 24, (parts.8.flatMap { Int($0) } ?? 0) < 60
+        else { return nil }
+        return (try? Date.ISO8601FormatStyle().parse(text))
+            ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
     }
 }
 

@@ -20,7 +20,8 @@ public struct StockCheck: Sendable {
             let rows = try await sql.raw(
                 """
                 SELECT p.id, p.on_hand, p.reserved,
-                    (SELECT CAST(COALESCE(SUM(c.quantity), 0) AS BIGINT) FROM cart_lines c WHERE c.product_id = p.id AND c.held = \(bind: true)) AS held,
+                    (SELECT CAST(COALESCE(SUM(c.quantity), 0) AS BIGINT) FROM cart_lines c
+                     WHERE c.product_id = p.id AND c.held = \(bind: true)) AS held,
                     (SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i JOIN orders o ON o.id = i.order_id
                         WHERE i.product_id = p.id AND o.status <> 'cancelled') AS sold,
                     (SELECT CAST(COALESCE(SUM(a.delta), 0) AS BIGINT) FROM inventory_adjustments a WHERE a.product_id = p.id) AS adjusted

@@ -46,7 +46,7 @@ struct OrderService: Sendable {
             problems.append(FieldProblem("\(line.field).quantity", "Must be at most \(maxQuantity) in total for one product."))
         }
         guard problems.isEmpty else { throw AppError.validation(problems) }
-        return merged.values.sorted { $0.product.uuidString < $1.product.uuidString }
+        return merged.values.inLockOrder(by: \.product)
     }
 
     /// Places an order once it is the turn of its products (`ProductTurns`), in its own transaction; `answer`, when
@@ -90,7 +90,7 @@ struct OrderService: Sendable {
     func place(
         _ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer? = nil, remembered: Bool = false
     ) async throws -> PlacedOrder {
-        let lines = lines.sorted { $0.product.uuidString < $1.product.uuidString }
+        let lines = lines.inLockOrder(by: \.product)
         let known = remembered ? recent.known(lines.map(\.product)) : [:]
         var catalog = known
         let unread = lines.map(\.product).filter { catalog[$0] == nil }
@@ -149,7 +149,7 @@ struct OrderService: Sendable {
             let order = try await leaveConfirmed(id, customer: customer, for: .cancelled, reason: reason, on: sql) {
                 AppError.conflict(code: "order_not_cancellable", "This order is \($0.rawValue) and can no longer be cancelled.")
             }
-            for item in order.items.sorted(by: { $0.product.uuidString < $1.product.uuidString }) {
+            for item in order.items.inLockOrder(by: \.product) {
                 try await inventory.putBack(item.product, item.quantity, on: sql)
             }
             try await outbox.record(.orderCancelled, data: order, at: order.updatedAt, on: sql)

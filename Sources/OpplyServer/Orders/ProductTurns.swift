@@ -33,7 +33,7 @@ final class ProductTurns: Sendable {
     func inTurn<T>(for products: [UUID], _ body: () async throws -> T) async throws -> T {
         var entered: [UUID] = []
         defer { for product in entered { leave(product) } }
-        for product in Set(products).sorted(by: { $0.uuidString < $1.uuidString }) {
+        for product in Set(products).inLockOrder() {
             guard await enter(product) else { throw AppError.databaseUnavailable() }
             entered.append(product)
         }

@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 
-/// The staff side of orders: every customer's orders with who placed them, fulfilment, and staff cancellation. The
+/// The staff side of orders (the order desk): every customer's orders with who placed them, fulfilment, and staff cancellation. The
 /// rules themselves (one conditional status change, stock back exactly once, the outbox event) live in `OrderService`.
 struct OrderDesk: Sendable {
     let orders: OrderService
@@ -64,14 +64,20 @@ struct OrderDesk: Sendable {
         try await desk(try await orders.order(id, customer: nil))
     }
 
-    /// `confirmed` → `fulfilled`; anything else is `409 order_not_fulfillable`.
+    /// `confirmed` → `fulfilled`, with an optional note of at most 500 characters; anything but a confirmed order is
+    /// `409 order_not_fulfillable`.
     func fulfil(_ id: UUID, note: String?, by staff: Customer) async throws -> DeskOrder {
-        try await desk(try await orders.fulfil(id, note: note, by: staff))
+        if let note, note.count > 500 { throw AppError.validation(field: "note", "Keep the note to 500 characters.") }
+        return try await desk(try await orders.fulfil(id, note: note, by: staff))
     }
 
-    /// A staff cancel of a confirmed order: stock back once, the reason kept.
+    /// A staff cancel of a confirmed order, saying why (1 to 500 characters): stock back once, the reason kept.
     func cancel(_ id: UUID, reason: String, by staff: Customer) async throws -> DeskOrder {
-        try await desk(try await orders.cancel(id, customer: nil, reason: reason, by: staff))
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...500).contains(reason.count) else {
+            throw AppError.validation(field: "reason", "Say why the order is cancelled, in 1 to 500 characters.")
+        }
+        return try await desk(try await orders.cancel(id, customer: nil, reason: reason, by: staff))
     }
 
     private func desk(_ order: Order) async throws -> DeskOrder {
