@@ -266,7 +266,7 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             let newSecret = try #require(rotated.json["secret"] as? String)
             #expect(newSecret != secret)
             let endpointID = try #require(UUID(uuidString: id))
-            let endpoint = try #require(try await shop.webhooks.store.endpoint(endpointID))
+            let endpoint = try #require(try await shop.webhooks.endpoints.endpoint(endpointID))
             #expect(endpoint.signingSecrets(at: Date()).map(\.text) == [newSecret, secret], "both sign during the rotation")
             #expect(endpoint.signingSecrets(at: Date() + 86_401).map(\.text) == [newSecret])
 
@@ -578,9 +578,9 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             do {
                 // The first instance takes orders and claims one delivery, then stops before sending anything.
                 let (first, customer, product) = try await Self.instanceWithThreeOrders(config, webhook: url, customer: "early")
-                _ = try await first.webhooks.store.fanOut(at: Date())
-                let endpoint = try #require(try await first.webhooks.store.enabledEndpoints().first)
-                let claimed = try await first.webhooks.store.claim(endpoint.id, limit: 1, at: Date(), leaseUntil: Date() + 1.5)
+                _ = try await first.webhooks.queue.fanOut(at: Date())
+                let endpoint = try #require(try await first.webhooks.endpoints.enabledEndpoints().first)
+                let claimed = try await first.webhooks.queue.claim(endpoint.id, limit: 1, at: Date(), leaseUntil: Date() + 1.5)
                 #expect(claimed.count == 1)
                 _ = try await first.orders.place([OrderLine(product: product.id, quantity: 1, field: "order_items[0]")], for: customer.id)
                 await first.close()
@@ -608,15 +608,15 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
             Self.localWebhooks(&config)
             do {
                 let (first, _, _) = try await Self.instanceWithThreeOrders(config, webhook: url, customer: "fresh")
-                let endpoint = try #require(try await first.webhooks.store.enabledEndpoints().first)
+                let endpoint = try #require(try await first.webhooks.endpoints.enabledEndpoints().first)
                 let now = Date()
                 // Room for two: the first two new deliveries are taken as they are made, the third waits. A lease of 5 s
                 // outlasts the checks below on a loaded machine and is over well within `eventually`.
-                let round = FulfilmentStore.Round(fanOut: now, claims: [(endpoint.id, 2)], now: now, leaseUntil: now + 5)
-                let (fanned, claimed) = try await first.webhooks.store.run(round)
+                let round = DeliveryQueue.Round(fanOut: now, claims: [(endpoint.id, 2)], now: now, leaseUntil: now + 5)
+                let (fanned, claimed) = try await first.webhooks.queue.run(round)
                 #expect(fanned == 3)
                 #expect(claimed[endpoint.id]?.map(\.attempt) == [1, 1])
-                let rest = try await first.webhooks.store.claim(endpoint.id, limit: 10, at: Date(), leaseUntil: Date() + 5)
+                let rest = try await first.webhooks.queue.claim(endpoint.id, limit: 10, at: Date(), leaseUntil: Date() + 5)
                 #expect(rest.count == 1, "the leased two are not claimed again")
                 #expect(Set(rest.map(\.id)).isDisjoint(with: Set(claimed[endpoint.id, default: []].map(\.id))))
                 await first.close()
@@ -699,7 +699,7 @@ func signatureIsValid(_ delivery: Receiver.Delivery, secret: String) -> Bool {
 /// One claim feeds every free send slot with a chain, the earliest due first in each.
 @Test func claimedDeliveriesAreSplitIntoChainsOverTheFreeSlots() {
     let claimed = (0..<20).map { _ in
-        FulfilmentStore.Claimed(id: UUID(), eventID: UUID(), type: "order.confirmed", attempt: 1, payload: "{}", eventCreatedAt: Date())
+        DeliveryQueue.Claimed(id: UUID(), eventID: UUID(), type: "order.confirmed", attempt: 1, payload: "{}", eventCreatedAt: Date())
     }
     let chains = DeliveryWorker.chains(claimed, slots: 16)
     #expect(chains.count == 16)

@@ -96,7 +96,9 @@ import Testing
                 transaction.cancel()
                 switch await transaction.result {
                 case .success: Issue.record("\(cut): the cut transaction reported success")
-                case .failure(let error as AppError): #expect(error.code == "database_unavailable", "\(cut): \(error)")
+                case .failure(let error) where AppError.answering(error) != nil:
+                    #expect(error is DatabaseUnavailable, "\(cut): \(error)")
+                    #expect(AppError.answering(error)?.code == "database_unavailable", "\(cut): \(error)")
                 case .failure(let error): Issue.record("\(cut): not a 503 but \(String(reflecting: error))")
                 }
             }

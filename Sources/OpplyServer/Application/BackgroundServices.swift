@@ -20,7 +20,8 @@ extension Shop {
         }
         return services + [
             DeliveryWorker(
-                store: webhooks.store, guardrail: webhooks.guardrail, clock: clock, metrics: metrics, logger: logger,
+                endpoints: webhooks.endpoints, queue: webhooks.queue, guardrail: webhooks.guardrail, clock: clock, metrics: metrics,
+                logger: logger,
                 schedule: config.webhookRetrySchedule, timeout: config.webhookTimeout,
                 interval: min(config.backgroundInterval, .seconds(1)), configured: configuredWebhook
             ),

@@ -104,7 +104,8 @@ public struct Shop: Sendable {
         self.audit = AuditTrail(database: database)
         self.desk = OrderDesk(orders: orders, identity: identity)
         self.webhooks = WebhookService(
-            store: FulfilmentStore(database: database),
+            endpoints: WebhookEndpointStore(database: database),
+            queue: DeliveryQueue(database: database, endpoints: WebhookEndpointStore(database: database)),
             guardrail: WebhookURLGuard(
                 allowHTTP: config.webhookAllowHTTP, allowPrivate: config.webhookAllowPrivate,
                 resolve: config.webhookResolve ?? WebhookURLGuard.systemResolve,

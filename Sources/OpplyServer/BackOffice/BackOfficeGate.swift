@@ -33,7 +33,8 @@ struct BackOfficeGate: RouterMiddleware {
                 request.method == .get
                 ? "?next=" + (request.uri.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") : ""
             return Views.redirect(to: "/admin/login/" + next)
-        } catch let error as AppError {
+        } catch let error where AppError.answering(error) != nil {
+            let error = AppError.answering(error) ?? .internalError
             // A refused form goes back where it came from, saying why; the same error on a page shows as a page.
             if request.method == .post, let session = context.staffSession, (400..<500).contains(error.status.code),
                 error.code != "csrf_failed", let back = Self.localPath(context.form["back"])

@@ -16,7 +16,7 @@ func uniqueViolation(_ error: any Error) -> String? {
 
 /// Recognises an error that says the database is out of reach rather than that the request was wrong: a lost or
 /// refused PostgreSQL connection, a server shutting down or starting up, or a SQLite file that is locked,
-/// read-only or failing I/O. Such errors are answered `503 database_unavailable`, never `500`.
+/// read-only or failing I/O. Such errors become `DatabaseUnavailable`, answered `503`, never `500`.
 func isDatabaseUnavailable(_ error: any Error) -> Bool {
     if error is ConnectionEnded { return true }
     if let error = error as? PSQLError {
@@ -47,12 +47,19 @@ func isDatabaseUnavailable(_ error: any Error) -> Bool {
     return false
 }
 
-/// Runs `body`, answering an unreachable database with `503 database_unavailable` (logged once, here).
-func unavailableAs503<T>(_ logger: Logger, _ body: () async throws -> T) async throws -> T {
+/// The database is out of reach: a lost or refused connection, none free within the acquire timeout, a locked or
+/// failing file. The HTTP layer answers it `503 database_unavailable` with `Retry-After`; the request was not wrong.
+struct DatabaseUnavailable: Error, CustomStringConvertible {
+    var description: String { "the database is unavailable" }
+}
+
+/// Runs `body`, turning an engine's error that says the database is out of reach into `DatabaseUnavailable` (logged
+/// once, here).
+func mappingUnavailable<T>(_ logger: Logger, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let error where isDatabaseUnavailable(error) {
         logger.warning("Database unavailable", metadata: ["error": "\(String(reflecting: error))"])
-        throw AppError.databaseUnavailable()
+        throw DatabaseUnavailable()
     }
 }

@@ -52,7 +52,7 @@ final class PostgresStore: Database {
         )
         // No keep-alive queries: postgres-nio arms a sleeping timer for them every time a connection goes back to the
         // pool and cancels it when the connection is lent again, and on Linux (Swift 6.3) each cancelled `Task.sleep`
-        // keeps about 1.4 KB until exit (README, pg-orders). Idle connections are closed after 60 s anyway, before a
+        // keeps a little memory until exit (docs/decisions/014). Idle connections are closed after 60 s anyway, before a
         // middlebox would drop them. (`minimumConnections` stays 0: postgres-nio 1.33 traps when a lease asks for a
         // connection while fewer than the minimum are open, as in an outage.)
         configuration.options.maximumConnections = maxConnections
@@ -98,7 +98,7 @@ final class PostgresStore: Database {
     /// a lost connection is a `503` too. A holder task leases the connection and lends it to this task until `body`
     /// is done, so the lease can be abandoned at the deadline while `body`, once started, is never cut short.
     private func withConnection<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await unavailableAs503(logger) {
+        try await mappingUnavailable(logger) {
             let loan = ConnectionLoan()
             let holder = Task { [client] in
                 do {
@@ -124,7 +124,7 @@ final class PostgresStore: Database {
                 loan.giveBack()
                 if error is AcquireTimedOut {
                     logger.warning("No database connection within the acquire timeout", metadata: ["timeout": "\(timeout)"])
-                    throw AppError.databaseUnavailable()
+                    throw DatabaseUnavailable()
                 }
                 throw error
             }

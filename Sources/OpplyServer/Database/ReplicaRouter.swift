@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PostgresNIO
 import Prometheus
 import SQLKit
 import Synchronization
@@ -81,12 +82,12 @@ final class ReplicaRouter: CatalogSource {
                 let value = try await onReplica(body)
                 served.add(1, ordering: .relaxed)
                 return value
-            } catch let error as AppError where error.code != AppError.databaseUnavailable().code {
-                throw error
             } catch is Behind {
                 // The replica has not replayed the latest staff change yet: read this one from the primary.
                 metrics?.replicaLagging.increment()
                 return try await primary.read(body)
+            } catch let error where !Self.isReplicaFailure(error) {
+                throw error  // the request's own answer, such as a product that is not there
             } catch {
                 restingUntil.withLock { $0 = ContinuousClock.now + rest }
                 logger.warning("Replica read failed; reading from the primary", metadata: ["error": "\(error)"])
@@ -111,6 +112,12 @@ final class ReplicaRouter: CatalogSource {
     /// Runs `body` on the replica, or throws when it has not answered within `timeout`. The read runs in a task of
     /// its own, so a query stuck on a dead server cannot hold the request: the caller moves on at the deadline and
     /// the stuck task is cancelled.
+    /// Whether `error` says the replica failed (no answer in time, out of reach, or an error from PostgreSQL itself),
+    /// rather than being the answer the read gives anyway.
+    static func isReplicaFailure(_ error: any Error) -> Bool {
+        error is NoAnswer || error is DatabaseUnavailable || error is PSQLError || isDatabaseUnavailable(error)
+    }
+
     private func onReplica<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let position = requiredPosition.withLock { $0 }
         let value: T = try await withDeadline(timeout, orThrow: NoAnswer()) { [replica] in

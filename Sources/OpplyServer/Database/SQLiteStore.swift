@@ -74,14 +74,14 @@ final class SQLiteStore: Database {
         let index = nextReader.add(1, ordering: .relaxed).newValue % readers.count
         inUse.enter()
         defer { inUse.leave() }
-        return try await unavailableAs503(logger) { try await body(readers[index].sql(queryLogLevel: nil)) }
+        return try await mappingUnavailable(logger) { try await body(readers[index].sql(queryLogLevel: nil)) }
     }
 
     let begin = "BEGIN IMMEDIATE"
 
     func withWriter<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
-        try await unavailableAs503(logger) {
-            try await writeLock.withLock(timeout: acquireTimeout, timedOut: AppError.databaseUnavailable()) {
+        try await mappingUnavailable(logger) {
+            try await writeLock.withLock(timeout: acquireTimeout, timedOut: DatabaseUnavailable()) {
                 inUse.enter()
                 defer { inUse.leave() }
                 return try await body(writer.sql(queryLogLevel: nil))

@@ -20,7 +20,8 @@ import Synchronization
 /// never holds up the others. `2xx` is delivered; anything else is retried on `schedule`, then dead;
 /// `410 Gone` disables the endpoint.
 struct DeliveryWorker: Service {
-    let store: FulfilmentStore
+    let endpoints: WebhookEndpointStore
+    let queue: DeliveryQueue
     let guardrail: WebhookURLGuard
     let clock: WallClock
     let metrics: ShopMetrics
@@ -61,39 +62,17 @@ struct DeliveryWorker: Service {
                 var recorded = false
                 do {
                     if let configured, !ensured {
-                        try await store.ensure(configured)
+                        try await endpoints.ensure(configured)
                         ensured = true
                     }
-                    let now = clock.now
-                    var round = FulfilmentStore.Round(outcomes: outcomes, now: now, leaseUntil: now + lease.timeInterval)
-                    var slots: [UUID: (endpoint: WebhookEndpoint, free: Int)] = [:]
-                    for endpoint in try await store.enabledEndpoints() {
-                        let free = sending.free(for: endpoint.id, total: concurrency, perEndpoint: perEndpoint)
-                        if free > 0 { slots[endpoint.id] = (endpoint, free) } else { busy = true }
-                    }
-                    let work = try await store.work(for: Array(slots.keys), at: now)
-                    if work.events { round.fanOut = now }
-                    if work.events || !work.due.isEmpty {
-                        round.claims = slots.map { (endpoint: $0.key, limit: $0.value.free * chain) }
-                        round.due = work.due
-                    }
-                    let (fanned, claimed) = try await store.run(round)
+                    let (round, slots, full) = try await plan(recording: outcomes, sending: sending)
+                    let (fanned, claimed) = try await queue.run(round)
                     recorded = true
-                    busy = busy || fanned > 0
-                    for (id, deliveries) in claimed where !deliveries.isEmpty {
-                        guard let (endpoint, free) = slots[id] else { continue }
-                        busy = true
-                        for chain in Self.chains(deliveries, slots: free) {
-                            sending.start(endpoint.id)
-                            group.addTask(executorPreference: sender) {
-                                await send(chain, to: endpoint, on: loop, finished: finished)
-                                sending.finish(endpoint.id)
-                            }
-                        }
-                    }
+                    let started = start(claimed, slots: slots, in: &group, on: loop, sender: sender, sending: sending, finished: finished)
+                    busy = full || fanned > 0 || started
                     if ContinuousClock.now - measured >= .seconds(1) {
                         measured = ContinuousClock.now
-                        let oldest = try await store.oldestPending()
+                        let oldest = try await queue.oldestPending()
                         metrics.webhookOldestPending.set(oldest.map { max(0, clock.now.timeIntervalSince($0)) } ?? 0)
                     }
                 } catch {
@@ -111,7 +90,7 @@ struct DeliveryWorker: Service {
             }
         }
         do {
-            try await store.record(finished.take())
+            try await queue.record(finished.take())
         } catch {
             logger.warning(
                 "Could not record the last webhook outcomes; those deliveries are sent again after their leases",
@@ -120,9 +99,52 @@ struct DeliveryWorker: Service {
         try? await loop.shutdownGracefully()
     }
 
+    /// A round: record `outcomes`, fan out new events when there are any, and claim for each enabled endpoint with free
+    /// send slots as many deliveries as its slots take in chains. `full` when some endpoint had no free slot.
+    private func plan(recording outcomes: [DeliveryQueue.Outcome], sending: Sending) async throws -> (
+        round: DeliveryQueue.Round, slots: [UUID: (endpoint: WebhookEndpoint, free: Int)], full: Bool
+    ) {
+        let now = clock.now
+        var round = DeliveryQueue.Round(outcomes: outcomes, now: now, leaseUntil: now + lease.timeInterval)
+        var slots: [UUID: (endpoint: WebhookEndpoint, free: Int)] = [:]
+        var full = false
+        for endpoint in try await endpoints.enabledEndpoints() {
+            let free = sending.free(for: endpoint.id, total: concurrency, perEndpoint: perEndpoint)
+            if free > 0 { slots[endpoint.id] = (endpoint, free) } else { full = true }
+        }
+        let work = try await queue.work(for: Array(slots.keys), at: now)
+        if work.events { round.fanOut = now }
+        if work.events || !work.due.isEmpty {
+            round.claims = slots.map { (endpoint: $0.key, limit: $0.value.free * chain) }
+            round.due = work.due
+        }
+        return (round, slots, full)
+    }
+
+    /// Starts one sender per chain of the claimed deliveries, on the send loop; whether any were claimed.
+    private func start(
+        _ claimed: [UUID: [DeliveryQueue.Claimed]], slots: [UUID: (endpoint: WebhookEndpoint, free: Int)],
+        in group: inout DiscardingTaskGroup, on loop: MultiThreadedEventLoopGroup, sender: LoopExecutor, sending: Sending,
+        finished: Finished
+    ) -> Bool {
+        var started = false
+        for (id, deliveries) in claimed where !deliveries.isEmpty {
+            guard let (endpoint, free) = slots[id] else { continue }
+            started = true
+            for chain in Self.chains(deliveries, slots: free) {
+                sending.start(endpoint.id)
+                group.addTask(executorPreference: sender) {
+                    await send(chain, to: endpoint, on: loop, finished: finished)
+                    sending.finish(endpoint.id)
+                }
+            }
+        }
+        return started
+    }
+
     /// Splits one endpoint's claimed deliveries over its free send slots, due order kept within each chain: one claim
     /// feeds a slot for several sends, so the worker needs few writes for many deliveries.
-    static func chains(_ deliveries: [FulfilmentStore.Claimed], slots: Int) -> [[FulfilmentStore.Claimed]] {
+    static func chains(_ deliveries: [DeliveryQueue.Claimed], slots: Int) -> [[DeliveryQueue.Claimed]] {
         let count = min(slots, deliveries.count)
         guard count > 0 else { return [] }
         return (0..<count).map { slot in stride(from: slot, to: deliveries.count, by: count).map { deliveries[$0] } }
@@ -130,7 +152,7 @@ struct DeliveryWorker: Service {
 
     /// Sends a chain one delivery after another. What is left when the instance stops or the endpoint answers `410`
     /// is released, due again at once, its attempt not counted.
-    private func send(_ chain: [FulfilmentStore.Claimed], to endpoint: WebhookEndpoint, on loop: any EventLoopGroup, finished: Finished)
+    private func send(_ chain: [DeliveryQueue.Claimed], to endpoint: WebhookEndpoint, on loop: any EventLoopGroup, finished: Finished)
         async
     {
         for (index, delivery) in chain.enumerated() {
@@ -148,8 +170,8 @@ struct DeliveryWorker: Service {
 
     /// One attempt of one delivery, and how it ended, for the next round to record; nil for a `410`, which is
     /// recorded and disables the endpoint at once (recording it again later could undo a staff retry meanwhile).
-    func send(_ delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, on loop: any EventLoopGroup) async
-        -> FulfilmentStore.Outcome?
+    func send(_ delivery: DeliveryQueue.Claimed, to endpoint: WebhookEndpoint, on loop: any EventLoopGroup) async
+        -> DeliveryQueue.Outcome?
     {
         let now = clock.now
         var statusCode: Int?
@@ -163,7 +185,7 @@ struct DeliveryWorker: Service {
             failure = Self.describe(error)
         }
         let finished = clock.now
-        var outcome = FulfilmentStore.Outcome(
+        var outcome = DeliveryQueue.Outcome(
             delivery: delivery.id, attempt: delivery.attempt, delivered: false, statusCode: statusCode, error: nil, nextAttempt: nil,
             at: finished)
         if let statusCode, (200..<300).contains(statusCode) {
@@ -173,8 +195,8 @@ struct DeliveryWorker: Service {
             // Rare, and recorded at once: once the endpoint reads as disabled, its dead delivery is in the log.
             outcome.error = "410 Gone: endpoint disabled"
             do {
-                try await store.record([outcome])
-                try await store.disable(endpoint.id, reason: "the receiver answered 410 Gone", at: finished)
+                try await queue.record([outcome])
+                try await endpoints.disable(endpoint.id, reason: "the receiver answered 410 Gone", at: finished)
                 logger.notice("Webhook endpoint answered 410 Gone; disabled", metadata: ["endpoint": "\(endpoint.id)"])
             } catch {
                 logger.warning("Could not disable a webhook endpoint", metadata: ["endpoint": "\(endpoint.id)", "error": "\(error)"])
@@ -188,60 +210,6 @@ struct DeliveryWorker: Service {
             metrics.webhookDeliveries(wait == nil ? .dead : .retried).increment()
         }
         return outcome
-    }
-
-    /// The signed `POST` of one delivery.
-    static func request(for delivery: FulfilmentStore.Claimed, to endpoint: WebhookEndpoint, at now: Date) -> HTTPClientRequest {
-        let body = body(of: delivery)
-        var request = HTTPClientRequest(url: endpoint.url)
-        request.method = .POST
-        let timestamp = Int(now.timeIntervalSince1970)
-        let id = delivery.eventID.uuidString.lowercased()
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "opply-webhooks/1")
-        request.headers.add(name: "webhook-id", value: id)
-        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-        request.headers.add(
-            name: "webhook-signature",
-            value: WebhookSignature.sign(id: id, timestamp: timestamp, body: body, secrets: endpoint.signingSecrets(at: now)))
-        request.body = .bytes(ByteBuffer(bytes: body))
-        return request
-    }
-
-    /// Sends `request` over a connection of its own to the address `target` was checked at (its host name kept for
-    /// `Host`, TLS SNI and the certificate), and returns the answer's status. A client per attempt: no connection is
-    /// ever reused across resolutions, so a later answer of the name cannot steer a pooled one.
-    func post(_ request: HTTPClientRequest, to target: WebhookURLGuard.Target, on loop: any EventLoopGroup) async throws -> Int {
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: TimeAmount(timeout)))
-        configuration.httpVersion = .http1Only
-        configuration.maximumUsesPerConnection = 1
-        configuration.dnsOverride = [target.host: target.address]
-        let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
-        do {
-            let response = try await client.execute(request, timeout: .init(timeout))
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            try? await client.shutdown()
-            return Int(response.status.code)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-    }
-
-    /// `{id, type, created_at, data}`: the same bytes on every attempt, so receivers may dedupe by `webhook-id`.
-    static func body(of delivery: FulfilmentStore.Claimed) -> Data {
-        let id = delivery.eventID.uuidString.lowercased()
-        let created = Timestamp.format(delivery.eventCreatedAt)
-        return Data("{\"id\":\"\(id)\",\"type\":\"\(delivery.type)\",\"created_at\":\"\(created)\",\"data\":\(delivery.payload)}".utf8)
-    }
-
-    /// A failed attempt as the delivery log keeps it: coarse, so the log cannot tell an open port from a closed one
-    /// on someone else's network (nor shows an address).
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError, [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) { return "timeout" }
-        if error is NIOSSLError || error is BoringSSLError { return "tls failed" }
-        return "connection failed"
     }
 }
 
@@ -261,11 +229,11 @@ private final class LoopExecutor: TaskExecutor {
 
 /// Outcomes of finished sends waiting for the next round to record them.
 private final class Finished: Sendable {
-    private let outcomes = Mutex<[FulfilmentStore.Outcome]>([])
+    private let outcomes = Mutex<[DeliveryQueue.Outcome]>([])
 
-    func add(_ outcome: FulfilmentStore.Outcome) { outcomes.withLock { $0.append(outcome) } }
-    func add(contentsOf more: [FulfilmentStore.Outcome]) { outcomes.withLock { $0.append(contentsOf: more) } }
-    func take() -> [FulfilmentStore.Outcome] {
+    func add(_ outcome: DeliveryQueue.Outcome) { outcomes.withLock { $0.append(outcome) } }
+    func add(contentsOf more: [DeliveryQueue.Outcome]) { outcomes.withLock { $0.append(contentsOf: more) } }
+    func take() -> [DeliveryQueue.Outcome] {
         outcomes.withLock { outcomes in
             defer { outcomes.removeAll() }
             return outcomes

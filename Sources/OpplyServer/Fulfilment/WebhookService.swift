@@ -4,7 +4,8 @@ import Foundation
 /// The webhook rules for staff: endpoints (validated URL, subscribed events, a secret shown once, rotation with a
 /// 24-hour overlap), the delivery log and re-queueing dead deliveries.
 struct WebhookService: Sendable {
-    let store: FulfilmentStore
+    let endpoints: WebhookEndpointStore
+    let queue: DeliveryQueue
     let guardrail: WebhookURLGuard
     let clock: WallClock
     /// How long the previous secret still signs deliveries after a rotation, so receivers can switch over.
@@ -31,18 +32,18 @@ struct WebhookService: Sendable {
         let endpoint = WebhookEndpoint(
             id: UUID(), url: url, events: events, description: description, secret: .random(), enabled: true, createdAt: now, updatedAt: now
         )
-        try await store.insert(
+        try await endpoints.insert(
             endpoint, recording: StaffAction(by: staff, .webhookCreated, record: endpoint.id, Self.summary(endpoint), at: now))
         return endpoint
     }
 
     func endpoint(_ id: UUID) async throws -> WebhookEndpoint {
-        guard let endpoint = try await store.endpoint(id) else { throw AppError.notFound }
+        guard let endpoint = try await endpoints.endpoint(id) else { throw AppError.notFound }
         return endpoint
     }
 
     func endpoints(page: PageRequest) async throws -> (endpoints: [WebhookEndpoint], count: Int) {
-        try await store.endpoints(page: page)
+        try await endpoints.endpoints(page: page)
     }
 
     func update(_ id: UUID, with changes: Changes, by staff: Customer) async throws -> WebhookEndpoint {
@@ -63,14 +64,14 @@ struct WebhookService: Sendable {
         if endpoint.enabled != before.enabled { changed.append(endpoint.enabled ? "enabled" : "disabled") }
         let action = StaffAction(
             by: staff, .webhookChanged, record: id, changed.isEmpty ? "no change" : changed.joined(separator: "; "), at: endpoint.updatedAt)
-        try await store.update(endpoint, recording: action)
+        try await endpoints.update(endpoint, recording: action)
         return endpoint
     }
 
     func delete(_ id: UUID, by staff: Customer) async throws {
         let endpoint = try await endpoint(id)
         let action = StaffAction(by: staff, .webhookDeleted, record: id, Self.summary(endpoint), at: clock.now)
-        guard try await store.delete(id, recording: action) else { throw AppError.notFound }
+        guard try await endpoints.delete(id, recording: action) else { throw AppError.notFound }
     }
 
     /// A new secret; the old one keeps signing (as a second signature) for `rotationOverlap`.
@@ -82,7 +83,7 @@ struct WebhookService: Sendable {
         endpoint.secret = .random()
         endpoint.updatedAt = now
         let action = StaffAction(by: staff, .webhookRotated, record: id, "new secret; the old one signs too for 24 hours", at: now)
-        try await store.update(endpoint, recording: action)
+        try await endpoints.update(endpoint, recording: action)
         return endpoint
     }
 
@@ -90,28 +91,28 @@ struct WebhookService: Sendable {
         deliveries: [WebhookDelivery], count: Int
     ) {
         _ = try await self.endpoint(endpoint)
-        return try await store.deliveries(of: endpoint, status: status, page: page)
+        return try await queue.deliveries(of: endpoint, status: status, page: page)
     }
 
     /// Dead deliveries, counted no further than `cap` (the dashboard's webhook health).
     func deadDeliveries(cap: Int) async throws -> Int {
-        try await store.deadDeliveries(cap: cap)
+        try await queue.deadDeliveries(cap: cap)
     }
 
     /// When the oldest event still waiting for delivery was queued.
     func oldestPending() async throws -> Date? {
-        try await store.oldestPending()
+        try await queue.oldestPending()
     }
 
     /// Re-queues a dead delivery; one still pending or already delivered is `409`.
     func retry(_ delivery: UUID, of endpoint: UUID, by staff: Customer) async throws -> WebhookDelivery {
-        guard let dead = try await store.delivery(delivery, of: endpoint) else { throw AppError.notFound }
+        guard let dead = try await queue.delivery(delivery, of: endpoint) else { throw AppError.notFound }
         let summary = "delivery \(delivery.uuidString.lowercased()) of \(dead.type) queued again"
         let action = StaffAction(by: staff, .deliveryRetried, record: endpoint, summary, at: clock.now)
-        guard try await store.retry(delivery, of: endpoint, at: clock.now, recording: action) else {
+        guard try await queue.retry(delivery, of: endpoint, at: clock.now, recording: action) else {
             throw AppError.conflict(code: "delivery_not_dead", "Only a dead delivery can be retried.")
         }
-        guard let queued = try await store.delivery(delivery, of: endpoint) else { throw AppError.notFound }
+        guard let queued = try await queue.delivery(delivery, of: endpoint) else { throw AppError.notFound }
         return queued
     }
 

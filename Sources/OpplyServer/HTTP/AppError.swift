@@ -77,6 +77,16 @@ public struct AppError: Error, HTTPResponseError, Sendable {
     }
     /// The database cannot be reached right now (no connection within the acquire timeout, a lost connection, a
     /// locked or read-only SQLite file): nothing was changed unless a retry says so, and a retry soon may succeed.
+    /// The problem an error is answered with, when it is one the shop knows: an `AppError` as it is, the database out
+    /// of reach (`DatabaseUnavailable`, from the stores) as `503`. Nil for anything else (a `500`).
+    static func answering(_ error: any Error) -> AppError? {
+        switch error {
+        case let error as AppError: error
+        case is DatabaseUnavailable: .databaseUnavailable()
+        default: nil
+        }
+    }
+
     public static func databaseUnavailable(retryAfter seconds: Int = 2) -> AppError {
         var error = AppError(
             .serviceUnavailable, code: "database_unavailable", title: "Service unavailable",

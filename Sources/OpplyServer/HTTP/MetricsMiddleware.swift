@@ -20,7 +20,7 @@ struct MetricsMiddleware: RouterMiddleware {
             return response
         } catch {
             if let error = error as? AppError, error.isInsufficientStock { metrics.reservationConflicts.increment() }
-            record((error as? any HTTPResponseError)?.status ?? .internalServerError)
+            record(AppError.answering(error)?.status ?? (error as? any HTTPResponseError)?.status ?? .internalServerError)
             throw error
         }
     }

@@ -18,8 +18,8 @@ struct ProblemMiddleware: RouterMiddleware {
     static func problemResponse(for error: any Error, request: Request, context: Context) -> Response {
         let problem: AppError
         switch error {
-        case let error as AppError:
-            problem = error
+        case let error where AppError.answering(error) != nil:
+            problem = AppError.answering(error) ?? .internalError
         case let error as HTTPError:
             problem = AppError.from(error)
         default:

@@ -77,7 +77,7 @@ struct IdentityService: Sendable {
     }
 
     /// The account a username and password name, counted by the login throttle; `401` when they name none.
-    private func checkPassword(username: String, password: String, client: String, staffOnly: Bool = false) async throws -> Customer {
+    func checkPassword(username: String, password: String, client: String, staffOnly: Bool = false) async throws -> Customer {
         if let wait = throttle.attempt(from: client, now: clock.now) ?? throttle.attempt(username: username, client: client, now: clock.now)
         {
             throw AppError.tooManyRequests(retryAfter: wait)
@@ -92,56 +92,6 @@ struct IdentityService: Sendable {
         throttle.recordSuccess(username: username, client: client)
         throttle.refund(client)
         return customer
-    }
-
-    // MARK: Back-office sessions
-
-    /// Signs a staff member in to the back office: a new session with a random 256-bit token and CSRF token.
-    func signIn(username: String, password: String, client: String) async throws -> StaffSession {
-        let staff = try await checkPassword(username: username, password: password, client: client, staffOnly: true)
-        let session = StaffSession(staff: staff, token: randomToken(bytes: 32), csrf: randomToken(bytes: 32))
-        let now = clock.now
-        try await store.database.transaction { sql in
-            try await sessions.insert(idHash: StaffSession.hash(session.token), customer: staff.id, csrf: session.csrf, at: now, on: sql)
-            try await StaffAction(by: staff, .signedIn, record: staff.id, "signed in to the back office", at: now).record(on: sql)
-        }
-        return session
-    }
-
-    /// The live session a cookie's token stands for: nil when it is unknown, idle for `StaffSession.idle`, older
-    /// than `StaffSession.lifetime`, or its account is closed or no longer staff (an ended session is deleted).
-    func staffSession(token: String) async throws -> StaffSession? {
-        guard token.utf8.count == 64 else { return nil }
-        let idHash = StaffSession.hash(token)
-        guard let row = try await sessions.find(idHash: idHash) else { return nil }
-        let now = clock.now
-        guard row.staff.isStaff, now.timeIntervalSince(row.seenAt) < StaffSession.idle,
-            now.timeIntervalSince(row.createdAt) < StaffSession.lifetime
-        else {
-            try await sessions.delete(idHash: idHash)
-            return nil
-        }
-        if now.timeIntervalSince(row.seenAt) >= StaffSession.touchEvery { try await sessions.touch(idHash: idHash, at: now) }
-        return StaffSession(staff: row.staff, token: token, csrf: row.csrf, flash: row.flash)
-    }
-
-    func signOut(_ session: StaffSession) async throws {
-        try await store.database.transaction { sql in
-            guard try await sessions.delete(idHash: StaffSession.hash(session.token), on: sql) else { return }
-            let staff = session.staff
-            try await StaffAction(by: staff, .signedOut, record: staff.id, "signed out of the back office", at: clock.now).record(on: sql)
-        }
-    }
-
-    /// Keeps `text` for the session's next page (nil clears it once shown).
-    func flash(_ text: String?, for session: StaffSession) async throws {
-        try await sessions.setFlash(text.map { String($0.prefix(2_000)) }, idHash: StaffSession.hash(session.token))
-    }
-
-    /// Drops ended sessions; run by the janitor.
-    func deleteEndedSessions() async throws {
-        let now = clock.now
-        try await sessions.deleteExpired(idleBefore: now - StaffSession.idle, createdBefore: now - StaffSession.lifetime)
     }
 
     /// A new token pair in a new refresh family (a login, or `create-user` tooling).
@@ -302,56 +252,5 @@ struct IdentityService: Sendable {
                     .record(on: sql)
             }
         }
-    }
-
-    // MARK: Rules
-
-    /// A username or e-mail as it is stored and looked up: trimmed and in Unicode NFC, so one name typed with a
-    /// precomposed `é` or with `e` and a combining accent is the same account.
-    static func normalized(_ text: String) -> String {
-        text.trimmingCharacters(in: .whitespaces).precomposedStringWithCanonicalMapping
-    }
-
-    /// Django's rule (`^[\w.@+-]+\Z`), on Unicode scalars: letters and digits of any script and `@.+-_`, nothing
-    /// else (no combining marks left after NFC), 1 to 150 of them.
-    static func usernameProblem(_ username: String) -> String? {
-        let allowed: Set<Unicode.Scalar> = ["@", ".", "+", "-", "_"]
-        let letterOrDigit: Set<Unicode.GeneralCategory> = [
-            .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber, .letterNumber,
-            .otherNumber,
-        ]
-        guard (1...150).contains(username.unicodeScalars.count) else { return "Enter a username of 1 to 150 characters." }
-        guard username.unicodeScalars.allSatisfy({ allowed.contains($0) || letterOrDigit.contains($0.properties.generalCategory) })
-        else {
-            return "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
-        }
-        return nil
-    }
-
-    /// An address of at most 254 bytes (RFC 5321), its local part at most 64, a domain of letter-or-digit labels.
-    static func emailProblem(_ email: String) -> String? {
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        let invalid = "Enter a valid email address."
-        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64,
-            !email.contains(where: { $0.isWhitespace || $0.isNewline })
-        else { return invalid }
-        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2,
-            labels.allSatisfy({
-                !$0.isEmpty && $0.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-")
-                    && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
-            })
-        else { return invalid }
-        return nil
-    }
-
-    static func nameProblems(first: String?, last: String?) -> [FieldProblem] {
-        var problems: [FieldProblem] = []
-        for (field, name) in [("first_name", first), ("last_name", last)] {
-            if let name, name.count > 150 || name.utf8.count > 600 {
-                problems.append(FieldProblem(field, "Ensure this field has no more than 150 characters."))
-            }
-        }
-        return problems
     }
 }

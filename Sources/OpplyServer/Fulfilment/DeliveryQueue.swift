@@ -1,132 +1,11 @@
 import Foundation
 import SQLKit
 
-/// The SQL of fulfilment: `outbox`, `webhook_endpoints` and `webhook_deliveries`.
-struct FulfilmentStore: Sendable {
+/// The delivery queue: outbox events fanned out into one `webhook_deliveries` row per subscribed endpoint, claimed
+/// with a lease by the delivery worker, their outcomes recorded, and the log staff read and retry from.
+struct DeliveryQueue: Sendable {
     let database: any Database
-
-    // MARK: Endpoints
-
-    private static let endpointColumns = [
-        "id", "url", "events", "description", "secret", "previous_secret", "previous_secret_until", "enabled", "disabled_reason",
-        "created_at", "updated_at",
-    ]
-
-    /// Staff changes below write their `action` to the audit trail in the same transaction.
-    func insert(_ endpoint: WebhookEndpoint, recording action: StaffAction) async throws {
-        try await database.transaction { sql in
-            try await sql.insert(into: "webhook_endpoints").columns(Self.endpointColumns).values(Self.values(of: endpoint)).run()
-            try await action.record(on: sql)
-        }
-    }
-
-    /// Creates the endpoint configured by `WEBHOOK_URL` once (a fixed id, so instances starting together agree), and
-    /// keeps its URL and secret as configured.
-    func ensure(_ endpoint: WebhookEndpoint) async throws {
-        try await database.transaction { sql in
-            try await sql.insert(into: "webhook_endpoints").columns(Self.endpointColumns).values(Self.values(of: endpoint))
-                .ignoringConflicts(with: ["id"]).run()
-            try await sql.update("webhook_endpoints").set("url", to: endpoint.url).set("secret", to: endpoint.secret.text)
-                .where("id", .equal, endpoint.id).run()
-        }
-    }
-
-    func endpoint(_ id: UUID) async throws -> WebhookEndpoint? {
-        try await database.read { sql in
-            try await sql.select().columns(Self.endpointColumns.map { SQLIdentifier($0) }).from("webhook_endpoints")
-                .where("id", .equal, id).first().map(Self.endpoint(from:))
-        }
-    }
-
-    func endpoints(page: PageRequest) async throws -> (endpoints: [WebhookEndpoint], count: Int) {
-        try await database.read { sql in
-            let count =
-                try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_endpoints")
-                .first()?.decode(column: "n", as: Int.self) ?? 0
-            let rows = try await sql.select().columns(Self.endpointColumns.map { SQLIdentifier($0) }).from("webhook_endpoints")
-                .orderBy("created_at").orderBy("id").limit(page.limit).offset(page.offset).all()
-            return (try rows.map(Self.endpoint(from:)), count)
-        }
-    }
-
-    func enabledEndpoints(on sql: any SQLDatabase) async throws -> [WebhookEndpoint] {
-        try await sql.select().columns(Self.endpointColumns.map { SQLIdentifier($0) }).from("webhook_endpoints")
-            .where("enabled", .equal, true).orderBy("created_at").orderBy("id").all().map(Self.endpoint(from:))
-    }
-
-    func enabledEndpoints() async throws -> [WebhookEndpoint] {
-        try await database.read { try await enabledEndpoints(on: $0) }
-    }
-
-    /// Writes every changeable field of `endpoint`.
-    func update(_ endpoint: WebhookEndpoint, recording action: StaffAction) async throws {
-        try await database.transaction { sql in
-            try await action.record(on: sql)
-            try await sql.update("webhook_endpoints")
-                .set("url", to: endpoint.url).set("events", to: Self.storedEvents(endpoint.events))
-                .set("description", to: endpoint.description).set("secret", to: endpoint.secret.text)
-                .set("previous_secret", to: endpoint.previousSecret?.text).set("previous_secret_until", to: endpoint.previousSecretUntil)
-                .set("enabled", to: endpoint.enabled).set("disabled_reason", to: endpoint.disabledReason)
-                .set("updated_at", to: endpoint.updatedAt)
-                .where("id", .equal, endpoint.id).run()
-        }
-    }
-
-    /// Turns an endpoint off (its receiver answered `410 Gone`); its pending deliveries wait until it is enabled again.
-    func disable(_ id: UUID, reason: String, at now: Date) async throws {
-        try await database.transaction { sql in
-            try await sql.update("webhook_endpoints").set("enabled", to: false).set("disabled_reason", to: reason).set(
-                "updated_at", to: now
-            )
-            .where("id", .equal, id).run()
-        }
-    }
-
-    /// Deletes an endpoint and its delivery log; false when there is none.
-    func delete(_ id: UUID, recording action: StaffAction) async throws -> Bool {
-        try await database.transaction { sql in
-            try await sql.delete(from: "webhook_deliveries").where("endpoint_id", .equal, id).run()
-            guard try await sql.delete(from: "webhook_endpoints").where("id", .equal, id).returning("id").all().count == 1 else {
-                return false
-            }
-            try await action.record(on: sql)
-            return true
-        }
-    }
-
-    private static func storedEvents(_ events: Set<EventType>) -> String {
-        events.isEmpty ? "*" : events.map(\.rawValue).sorted().joined(separator: ",")
-    }
-
-    private static func values(of endpoint: WebhookEndpoint) -> [any SQLExpression] {
-        [
-            SQLBind(endpoint.id), SQLBind(endpoint.url), SQLBind(storedEvents(endpoint.events)), SQLBind(endpoint.description),
-            SQLBind(endpoint.secret.text), SQLBind(endpoint.previousSecret?.text), SQLBind(endpoint.previousSecretUntil),
-            SQLBind(endpoint.enabled), SQLBind(endpoint.disabledReason), SQLBind(endpoint.createdAt), SQLBind(endpoint.updatedAt),
-        ]
-    }
-
-    private static func endpoint(from row: any SQLRow) throws -> WebhookEndpoint {
-        let stored = try row.decode(column: "events", as: String.self)
-        guard let secret = WebhookSecret(text: try row.decode(column: "secret", as: String.self)) else {
-            throw FulfilmentDataBroken(detail: "unreadable webhook secret")
-        }
-        return WebhookEndpoint(
-            id: try row.decode(column: "id", as: UUID.self),
-            url: try row.decode(column: "url", as: String.self),
-            events: stored == "*" ? [] : Set(stored.split(separator: ",").compactMap { EventType(rawValue: String($0)) }),
-            description: try row.decode(column: "description", as: String.self),
-            secret: secret,
-            previousSecret: try row.decode(column: "previous_secret", as: String?.self).flatMap(WebhookSecret.init(text:)),
-            previousSecretUntil: try row.decode(column: "previous_secret_until", as: Date?.self),
-            enabled: try row.decode(column: "enabled", as: Bool.self),
-            disabledReason: try row.decode(column: "disabled_reason", as: String?.self),
-            createdAt: try row.decode(column: "created_at", as: Date.self),
-            updatedAt: try row.decode(column: "updated_at", as: Date.self)
-        )
-    }
-
-    // MARK: Fan-out and delivery
+    let endpoints: WebhookEndpointStore
 
     /// Turns undispatched outbox events, in outbox order, into one pending delivery per matching enabled endpoint, and
     /// marks them dispatched, all in one transaction; returns how many events it handled. On PostgreSQL one instance
@@ -156,7 +35,7 @@ struct FulfilmentStore: Sendable {
                 )
             }
         guard !events.isEmpty else { return (0, [:]) }
-        let endpoints = try await enabledEndpoints(on: sql)
+        let endpoints = try await endpoints.enabledEndpoints(on: sql)
         var room = room
         var deliveries: [(row: [any SQLExpression], claimed: Claimed?, endpoint: UUID)] = []
         for event in events {
@@ -367,95 +246,8 @@ struct FulfilmentStore: Sendable {
         }
     }
 
-    private static let deliveryColumns = [
+    static let deliveryColumns = [
         "id", "endpoint_id", "event_id", "event_type", "status", "attempts", "last_status_code", "last_error", "next_attempt_at",
         "delivered_at", "created_at",
     ]
-
-    /// An endpoint's delivery log, newest first.
-    func deliveries(of endpoint: UUID, status: WebhookDelivery.Status?, page: PageRequest) async throws -> (
-        deliveries: [WebhookDelivery], count: Int
-    ) {
-        try await database.read { sql in
-            func matching(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
-                query.where("endpoint_id", .equal, endpoint)
-                if let status { query.where("status", .equal, status.rawValue) }
-                return query
-            }
-            let count =
-                try await matching(sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("webhook_deliveries"))
-                .first()?.decode(column: "n", as: Int.self) ?? 0
-            let rows = try await matching(sql.select().columns(Self.deliveryColumns.map { SQLIdentifier($0) }).from("webhook_deliveries"))
-                .orderBy("created_at", .descending).orderBy("id", .descending).limit(page.limit).offset(page.offset).all()
-            return (try rows.map(Self.delivery(from:)), count)
-        }
-    }
-
-    func delivery(_ id: UUID, of endpoint: UUID) async throws -> WebhookDelivery? {
-        try await database.read { sql in
-            try await sql.select().columns(Self.deliveryColumns.map { SQLIdentifier($0) }).from("webhook_deliveries")
-                .where("id", .equal, id).where("endpoint_id", .equal, endpoint).first().map(Self.delivery(from:))
-        }
-    }
-
-    /// Queues a dead delivery again with a fresh retry schedule; false when it is not dead.
-    func retry(_ id: UUID, of endpoint: UUID, at now: Date, recording action: StaffAction) async throws -> Bool {
-        try await database.transaction { sql in
-            let retried =
-                try await sql.update("webhook_deliveries").set("status", to: WebhookDelivery.Status.pending.rawValue)
-                .set("attempts", to: 0).set("next_attempt_at", to: now)
-                .where("id", .equal, id).where("endpoint_id", .equal, endpoint).where(
-                    "status", .equal, WebhookDelivery.Status.dead.rawValue
-                )
-                .returning("id").all().count == 1
-            if retried { try await action.record(on: sql) }
-            return retried
-        }
-    }
-
-    /// How many deliveries gave up (`dead`), counted on their partial index no further than `cap`.
-    func deadDeliveries(cap: Int) async throws -> Int {
-        try await database.read { sql in
-            try await sql.raw(
-                "SELECT count(*) AS n FROM (SELECT 1 AS one FROM webhook_deliveries WHERE status = 'dead' LIMIT \(bind: cap)) dead"
-            ).first()?.decode(column: "n", as: Int.self) ?? 0
-        }
-    }
-
-    /// When the oldest event still waiting for an enabled endpoint was queued, counting events not yet fanned out.
-    func oldestPending() async throws -> Date? {
-        try await database.read { sql in
-            let delivery = try await sql.raw(
-                """
-                SELECT MIN(d.created_at) AS oldest FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                WHERE d.status = 'pending' AND e.enabled = \(bind: true)
-                """
-            ).first()?.decode(column: "oldest", as: Date?.self)
-            let event = try await sql.select().column(SQLFunction("min", args: SQLColumn("created_at")), as: "oldest").from("outbox")
-                .where("dispatched_at", .is, SQLLiteral.null).first()?.decode(column: "oldest", as: Date?.self)
-            return [delivery, event].compactMap { $0 }.min()
-        }
-    }
-
-    private static func delivery(from row: any SQLRow) throws -> WebhookDelivery {
-        guard let status = WebhookDelivery.Status(rawValue: try row.decode(column: "status", as: String.self)) else {
-            throw FulfilmentDataBroken(detail: "unknown delivery status")
-        }
-        return WebhookDelivery(
-            id: try row.decode(column: "id", as: UUID.self), endpoint: try row.decode(column: "endpoint_id", as: UUID.self),
-            eventID: try row.decode(column: "event_id", as: UUID.self), type: try row.decode(column: "event_type", as: String.self),
-            status: status, attempts: try row.decode(column: "attempts", as: Int.self),
-            lastStatusCode: try row.decode(column: "last_status_code", as: Int?.self),
-            lastError: try row.decode(column: "last_error", as: String?.self),
-            nextAttemptAt: try row.decode(column: "next_attempt_at", as: Date?.self),
-            deliveredAt: try row.decode(column: "delivered_at", as: Date?.self),
-            createdAt: try row.decode(column: "created_at", as: Date.self)
-        )
-    }
-}
-
-/// A fulfilment row the code cannot read (a bad secret or status); logged as a `500`, never shown.
-struct FulfilmentDataBroken: Error, CustomStringConvertible {
-    let detail: String
-    var description: String { "fulfilment data broken: \(detail)" }
 }
