@@ -3,21 +3,32 @@ import Foundation
 /// Demo order history: orders from a few hundred demo customers spread over the last 90 days, so the order desk
 /// can be tried and measured at size. Each batch is one transaction that takes its stock through `Inventory`, so
 /// `opply check` holds afterwards.
+///
+/// Built to seed a million orders in minutes: a batch of 5,000 is one take and two inserts (the orders and their
+/// lines, each column bound as one array); each batch fills its own slice of the 90 days, oldest first, so its rows
+/// go at the end of the orders' indexes, on pages already in memory, not onto pages all over them; and orders sell
+/// from a shelf of a few hundred products at a time, so a product's stock is taken in a few batches, not a little in
+/// every one (each take writes a new version of the product's row, and often an entry in each of its indexes).
 extension Shop {
     /// Adds `count` orders in batches of `batchSize`, `progress` hearing how many are in after each batch; creates the
     /// `customers` demo customers (`demo-customer-001`…, unusable random password) that are missing. Throws when the
     /// catalog has too little stock left for them.
-    public func seedOrders(_ count: Int, customers: Int = 300, batchSize: Int = 500, progress: (Int) -> Void = { _ in }) async throws {
+    public func seedOrders(_ count: Int, customers: Int = 300, batchSize: Int = 5_000, progress: (Int) -> Void = { _ in }) async throws {
         let buyers = try await demoCustomers(customers)
-        var pool = try await catalog.store.sample(limit: 20_000)
+        // About 5 units an order, 250 a product: a sample of `count / 20` holds two and a half times what is needed.
+        var pool = try await catalog.store.sample(limit: max(20_000, count / 20))
         var generator = SystemRandomNumberGenerator()
         let now = clock.now
+        let (first, span) = (now - 90 * 86_400, 90.0 * 86_400 - 60)  // from 90 days to a minute ago
         var made = 0
         while made < count {
             var batch: [Order] = []
             var taken: [UUID: Int] = [:]
-            for _ in 0..<min(batchSize, count - made) {
-                guard let order = Self.demoOrder(from: &pool, buyers: buyers, before: now, using: &generator) else {
+            let size = min(batchSize, count - made)
+            let from = first + span * Double(made) / Double(count)
+            let width = span * Double(size) / Double(count)
+            for placed in (0..<size).map({ _ in from + Double.random(in: 0..<width, using: &generator) }).sorted() {
+                guard let order = Self.demoOrder(from: &pool, buyers: buyers, placed: placed, before: now, using: &generator) else {
                     throw AppError.conflict(code: "insufficient_stock", "The catalog ran out of stock after \(made + batch.count) orders.")
                 }
                 if order.status != .cancelled {
@@ -60,13 +71,15 @@ extension Shop {
         return ids
     }
 
-    /// One order of 1 to 4 lines from `pool` (whose units it counts down), placed at a random time in the 90 days
-    /// before `now`: older orders mostly fulfilled, recent ones mostly awaiting fulfilment, a few cancelled.
+    /// Products on sale at a time: the first `shelf` of the pool, one sold out giving its place to the pool's last.
+    private static let shelf = 300
+
+    /// One order of 1 to 4 lines from the shelf of `pool` (whose units it counts down), placed at `placed`: older
+    /// orders mostly fulfilled, recent ones mostly awaiting fulfilment, a few cancelled.
     private static func demoOrder(
-        from pool: inout [(id: UUID, name: String, priceMinor: Int, available: Int)], buyers: [UUID], before now: Date,
+        from pool: inout [(id: UUID, name: String, priceMinor: Int, available: Int)], buyers: [UUID], placed: Date, before now: Date,
         using generator: inout SystemRandomNumberGenerator
     ) -> Order? {
-        let placed = now - Double.random(in: 60...(90 * 86_400), using: &generator)
         let age = now.timeIntervalSince(placed)
         let roll = Double.random(in: 0..<1, using: &generator)
         let status: Order.Status =
@@ -77,7 +90,7 @@ extension Shop {
         // A pick of a product already in the order, or with too few units left (then dropped from the pool), is tried again.
         for _ in 0..<(lines * 8) where items.count < lines {
             guard !pool.isEmpty else { break }
-            let index = Int.random(in: pool.indices, using: &generator)
+            let index = Int.random(in: 0..<min(shelf, pool.count), using: &generator)
             let quantity = Int.random(in: 1...3, using: &generator)
             guard !items.contains(where: { $0.product == pool[index].id }) else { continue }
             guard pool[index].available >= quantity else {
@@ -93,7 +106,7 @@ extension Shop {
         let changed = status == .confirmed ? placed : min(now, placed + Double.random(in: 600...172_800, using: &generator))
         return Order(
             id: UUID.timeOrdered(at: placed), customer: customer, status: status,
-            items: items.sorted { $0.product.uuidString < $1.product.uuidString },
+            items: items.sorted { $0.product < $1.product },
             totalMinor: items.totalMinor, createdAt: placed, updatedAt: changed, fulfilledAt: status == .fulfilled ? changed : nil,
             fulfilmentNote: status == .fulfilled && roll < 0.2 ? "Delivered by our van" : nil,
             cancelReason: status == .cancelled ? "Customer asked to cancel" : nil)

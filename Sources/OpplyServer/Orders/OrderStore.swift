@@ -45,9 +45,32 @@ struct OrderStore: Sendable {
     }
 
     /// Orders as they stand (any status, with their times and notes) and their lines, two statements for all: for
-    /// orders that took their stock by other means (the seed).
+    /// orders that took their stock by other means (the seed). On PostgreSQL each column is bound as one array, a
+    /// batch of any size in nine binds rather than nine a row (it takes at most 65,535); SQLite takes 250,000.
     func insert(history orders: [Order], on sql: any SQLDatabase) async throws {
         guard !orders.isEmpty else { return }
+        let items = orders.flatMap { order in order.items.map { (order: order.id, item: $0) } }
+        if database.engine == .postgres {
+            try await sql.raw(
+                Self.unnestedInsert(
+                    into: "orders (\(Self.columns.joined(separator: ", ")))",
+                    [
+                        (orders.map(\.id), "uuid"), (orders.map(\.customer), "uuid"), (orders.map(\.status.rawValue), "text"),
+                        (orders.map(\.totalMinor), "bigint"), (orders.map(\.createdAt), "timestamptz"),
+                        (orders.map(\.updatedAt), "timestamptz"), (orders.map(\.fulfilledAt), "timestamptz"),
+                        (orders.map(\.fulfilmentNote), "text"), (orders.map(\.cancelReason), "text"),
+                    ])
+            ).run()
+            try await sql.raw(
+                Self.unnestedInsert(
+                    into: "order_items (order_id, product_id, name, unit_price_minor, quantity)",
+                    [
+                        (items.map(\.order), "uuid"), (items.map(\.item.product), "uuid"), (items.map(\.item.name), "text"),
+                        (items.map(\.item.priceMinor), "bigint"), (items.map(\.item.quantity), "bigint"),
+                    ])
+            ).run()
+            return
+        }
         let rows = InsertRows(
             target: "orders (\(Self.columns.joined(separator: ", ")))",
             rows: orders.map {
@@ -57,10 +80,22 @@ struct OrderStore: Sendable {
                 ]
             })
         try await sql.raw(rows.insert).run()
-        let items = InsertRows(
+        let lines = InsertRows(
             target: "order_items (order_id, product_id, name, unit_price_minor, quantity)",
-            rows: orders.flatMap { order in order.items.map { [order.id, $0.product, $0.name, $0.priceMinor, $0.quantity] } })
-        try await sql.raw(items.insert).run()
+            rows: items.map { [$0.order, $0.item.product, $0.item.name, $0.item.priceMinor, $0.item.quantity] })
+        try await sql.raw(lines.insert).run()
+    }
+
+    /// PostgreSQL's `INSERT INTO target SELECT * FROM unnest($1::type[], …)`: one bound array per column, in the
+    /// target's column order, all of one length.
+    private static func unnestedInsert(into target: String, _ columns: [(values: any Encodable & Sendable, type: String)])
+        -> SQLQueryString
+    {
+        var statement: SQLQueryString = "INSERT INTO \(unsafeRaw: target) SELECT * FROM unnest("
+        for (index, column) in columns.enumerated() {
+            statement += "\(unsafeRaw: index == 0 ? "" : ", ")\(bind: column.values)::\(unsafeRaw: column.type)[]"
+        }
+        return statement + ")"
     }
 
     /// The order's row and lines.
