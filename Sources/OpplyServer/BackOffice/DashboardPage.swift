@@ -59,7 +59,7 @@ struct DashboardPage: Sendable {
     @Sendable func show(_ request: Request, context: StaffPageContext) async throws -> Response {
         let now = clock.now
         let today = Display.startOfDay(now)
-        async let awaiting = desk.count(OrderFilter(status: .confirmed), cap: 10_001)
+        async let awaiting = desk.count(OrderFilter(status: .confirmed), cap: OrderPages.countCap + 1)
         async let empty = catalog.outOfStock()
         async let dead = webhooks.deadDeliveries(cap: 10_001)
         async let oldest = webhooks.oldestPending()
@@ -67,7 +67,9 @@ struct DashboardPage: Sendable {
         let low = try await lowest.value { try await catalog.lowestStock(limit: 20) }
         let todays = days.last
         let figures = [
-            Figure(label: "Orders awaiting fulfilment", value: Display.count(try await awaiting), href: "/admin/orders/?status=confirmed"),
+            Figure(
+                label: "Orders awaiting fulfilment", value: Display.count(try await awaiting, cap: OrderPages.countCap),
+                href: "/admin/orders/?status=confirmed"),
             Figure(label: "Orders today", value: Display.grouped(todays?.orders ?? 0), href: "/admin/orders/?from=\(Display.day(today))"),
             Figure(label: "Revenue today", value: todays?.revenue ?? Display.money(0), href: "/admin/orders/?from=\(Display.day(today))"),
             Figure(label: "Products out of stock", value: Display.count(try await empty), href: "/admin/products/"),
