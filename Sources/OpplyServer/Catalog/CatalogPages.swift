@@ -59,7 +59,7 @@ extension CatalogStore {
     }
 
     /// `query`'s offset page (in name order) from all its matches, sorted.
-    private func sorted(_ query: ProductQuery, on sql: any SQLDatabase) -> SQLQueryString {
+    func sorted(_ query: ProductQuery, on sql: any SQLDatabase) -> SQLQueryString {
         let matches = filtered(sql.select().columns(Product.columns).from("products"), query)
         let order = query.ordering.descending ? "DESC" : "ASC"
         return """
@@ -72,7 +72,7 @@ extension CatalogStore {
     /// `query`'s offset page from the first `rows` rows of its ordering's index that its filters other than the search
     /// and the stock let through. The window reads only ids, the ordering column and the text (for name order all
     /// in `products_live_name`, so no table row); stock is looked up for the matches only, the page's rows by id.
-    private func walk(_ query: ProductQuery, reading rows: Int, on sql: any SQLDatabase) -> SQLQueryString {
+    func walk(_ query: ProductQuery, reading rows: Int, on sql: any SQLDatabase) -> SQLQueryString {
         let column = query.ordering.column
         let direction: SQLDirection = query.ordering.descending ? .descending : .ascending
         var unfiltered = query.withoutSearch
@@ -120,7 +120,7 @@ extension CatalogStore {
             catalog: try row.decode(column: "catalog", as: Int.self), stock: try row.decode(column: "stock", as: Int.self))
     }
 
-    private func offsetPage(_ query: ProductQuery, on sql: any SQLDatabase) -> SQLSelectBuilder {
+    func offsetPage(_ query: ProductQuery, on sql: any SQLDatabase) -> SQLSelectBuilder {
         pageRows(
             query, descending: query.ordering.descending, from: nil, limit: query.page.limit, offset: query.page.offset,
             on: sql)
@@ -168,7 +168,7 @@ extension CatalogStore {
     }
 
     /// The rows of a cursor page plus one (which says whether there are more), nearest `position` first.
-    private func cursorPage(_ query: ProductQuery, from position: CatalogCursor?, on sql: any SQLDatabase) -> SQLSelectBuilder {
+    func cursorPage(_ query: ProductQuery, from position: CatalogCursor?, on sql: any SQLDatabase) -> SQLSelectBuilder {
         let descending = query.ordering.descending != (position?.direction == .before)
         let keyset = position.map { position in
             let comparison = descending ? "<" : ">"
@@ -182,24 +182,6 @@ extension CatalogStore {
                 "(\(ident: query.ordering.column), id) \(unsafeRaw: comparison) (\(value), \(bind: position.id))")
         }
         return pageRows(query, descending: descending, from: keyset, limit: query.page.limit + 1, offset: nil, on: sql)
-    }
-
-    /// PostgreSQL's plans for the row queries of an offset page, of a cursor page at `position` and of an offset page's
-    /// walk or sort where a search may take one (for the test that no filter or ordering falls back to scanning the table).
-    func plans(_ query: ProductQuery, from position: CatalogCursor?) async throws -> [String] {
-        try await primary.read { sql in
-            var plans: [String] = []
-            var statements = [offsetPage(query, on: sql).query, cursorPage(query, from: position, on: sql).query]
-            if query.searchPattern != nil {
-                statements.append(walk(query, reading: query.ordering.column == "name" ? nameWalkLimit : Self.walkLimit, on: sql))
-                if query.ordering.column == "name" { statements.append(sorted(query, on: sql)) }
-            }
-            for statement in statements {
-                let rows = try await sql.raw("EXPLAIN \(statement)").all()
-                plans.append(try rows.map { try $0.decode(column: "QUERY PLAN", as: String.self) }.joined(separator: "\n"))
-            }
-            return plans
-        }
     }
 
     /// `select` narrowed to `query`'s filters; `stock` is how `in_stock` is tested; `indexOnly`, the search is tested
