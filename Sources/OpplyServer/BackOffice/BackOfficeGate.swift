@@ -59,10 +59,14 @@ struct BackOfficeGate: RouterMiddleware {
             let detail: String?
             let problems: [String]
         }
-        let detail = error.status == .notFound ? "There is no such page, or what it showed is gone." : error.detail
+        let problems = error.errors.map { "\($0.field): \($0.message)" }
+        // The problems listed say it all: a detail that only repeats them is left out.
+        let detail =
+            error.status == .notFound
+            ? "There is no such page, or what it showed is gone." : problems.contains(error.detail ?? "") ? nil : error.detail
         let model = ErrorPage(
             layout: Layout(error.title, session: context.staffSession, views: views), status: error.status.code, title: error.title,
-            detail: detail, problems: error.errors.map { "\($0.field): \($0.message)" })
+            detail: detail, problems: problems)
         var response = views.render("error", model, status: error.status)
         if let retry = error.headers[.retryAfter] { response.headers[.retryAfter] = retry }
         return response
