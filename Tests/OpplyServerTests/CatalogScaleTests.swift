@@ -172,6 +172,37 @@ import Testing
         }
     }
 
+    @Test(arguments: TestStore.all)
+    func aSearchsFirstPageFollowsTheCatalogWhereverItsFirstMatchWasRemembered(store: TestStore) async throws {
+        try await withShop(store, configure: { $0.catalogCacheTTL = .zero }) { client, shop in
+            let staff = try await shop.staffToken(client)
+            try await shop.seedCatalog(products: 300)  // names "Alpine …" to "Wild Valley …": none holds "zest"
+            let late = try await client.createProduct("Zz zest late", staff: staff)
+            let later = try await client.createProduct("Zzz zest later", staff: staff)
+            func firstPage() async throws -> [String] {
+                let reply = try await client.send(.get, "/api/catalog/products/?search=zest&ordering=name&limit=5&cursor=")
+                #expect(reply.status == .ok, "\(reply.text)")
+                return reply.list.compactMap { $0["id"] as? String }
+            }
+            #expect(try await firstPage() == [late, later])
+            #expect(try await firstPage() == [late, later], "walked from where the first match was found")
+            if store == .postgres {
+                #expect(shop.catalog.store.counts.firstMatch(from: ProductQuery.zestByName) != nil)
+            }
+
+            // A new match sorting first, a product renamed to match, the first match archived: each moves the catalog.
+            let early = try await client.createProduct("Aaa zest early", staff: staff)
+            #expect(try await firstPage() == [early, late, later])
+            let renamed = try await client.createProduct("Abc plain", staff: staff)
+            #expect(
+                try await client.send(.patch, "/api/catalog/products/\(renamed)/", json: ["name": "Abc zest"], token: staff).status == .ok)
+            #expect(try await firstPage() == [early, renamed, late, later])
+            #expect(try await client.send(.delete, "/api/catalog/products/\(early)/", token: staff).status == .noContent)
+            #expect(try await firstPage() == [renamed, late, later])
+            try await shop.expectStockInvariants()
+        }
+    }
+
     @Test func offsetModeStopsAtTenThousandAndPointsToCursor() async throws {
         try await withShop(.sqlite) { client, _ in
             #expect(try await client.send(.get, "/api/catalog/products/?limit=10&offset=9990").status == .ok)
@@ -259,9 +290,9 @@ import Testing
                             // Both ways of reading an offset page of a name-order search read the same page, and so does
                             // a walk too short for it, which falls back to the sort.
                             var walking = shop.catalog.store
-                            walking.sortLimit = 0
+                            walking.paging = PostgresPages(sortLimit: 0)
                             var fallingBack = walking
-                            fallingBack.nameWalkLimit = 20
+                            fallingBack.paging = PostgresPages(sortLimit: 0, nameWalkLimit: 20)
                             for offset in [0, 200] {
                                 query.page = PageRequest(limit: 20, offset: offset)
                                 let sorted = try await shop.catalog.store.list(query)
@@ -281,5 +312,15 @@ import Testing
             // the 2 name orders both the sorted matches and the walk.
             #expect(checked == 8 * 2 * 6 * 2 + 4 * 2 * 4 + 4 * 2 * 2 * 2)
         }
+    }
+}
+
+extension ProductQuery {
+    /// The start a first cursor page of `search=zest&ordering=name` walks from (`PostgresPages.searchWalk`).
+    fileprivate static var zestByName: String {
+        var query = ProductQuery()
+        query.search = "zest"
+        query.ordering = .name
+        return [query.scope, "", "", ""].joined(separator: "\u{1}")
     }
 }

@@ -142,7 +142,9 @@ import Testing
             #expect(delivered.status == .ok)
             #expect(delivered.json["quantity"] as? Int == 25)
             let productID = try #require(UUID(uuidString: id))
-            let reserved = try await shop.database.transaction { try await shop.inventory.reserve(productID, 10, on: $0) }
+            let reserved = try await shop.database.transaction {
+                try await shop.inventory.reserve(productID, 10, while: CatalogStore.live, on: $0)
+            }
             #expect(reserved)
             let tooMuch = try await client.send(
                 .post, "/api/catalog/products/\(id)/inventory/", json: ["adjustment": -16, "reason": "count"], token: staff)

@@ -11,7 +11,7 @@ import Testing
         try await shop.database.transaction { sql in
             try await shop.catalog.store.insert(
                 id: id, name: "Last units", description: "", priceMinor: 100, category: nil, at: Date(), on: sql)
-            _ = try await shop.inventory.adjust(id, by: stock, reason: "test stock", staff: nil, on: sql)
+            _ = try await shop.inventory.adjust(id, by: stock, reason: "test stock", staff: nil, while: CatalogStore.live, on: sql)
         }
         return id
     }
@@ -35,7 +35,7 @@ import Testing
         try await withShop(store) { _, shop in
             let id = try await product(shop, stock: 10)
             let reserved = try await concurrently(40) { _ in
-                try await shop.database.transaction { try await shop.inventory.reserve(id, 1, on: $0) }
+                try await shop.database.transaction { try await shop.inventory.reserve(id, 1, while: CatalogStore.live, on: $0) }
             }
             #expect(reserved == 10)
             let level = try await levels(shop, id)
@@ -63,7 +63,9 @@ import Testing
             // Each task reserves 2 and then either takes them (an order) or releases them (an abandoned cart);
             // a third of the tasks also try a direct take of 1 and put it back (a cancelled order).
             let succeeded = try await concurrently(30) { index in
-                let reserved = try await shop.database.transaction { try await shop.inventory.reserve(id, 2, on: $0) }
+                let reserved = try await shop.database.transaction {
+                    try await shop.inventory.reserve(id, 2, while: CatalogStore.live, on: $0)
+                }
                 if reserved {
                     try await shop.database.transaction { sql in
                         if index % 2 == 0 {
@@ -89,9 +91,11 @@ import Testing
     func concurrentWriteOffsNeverGoBelowReserved(store: TestStore) async throws {
         try await withShop(store) { _, shop in
             let id = try await product(shop, stock: 10)
-            _ = try await shop.database.transaction { try await shop.inventory.reserve(id, 4, on: $0) }
+            _ = try await shop.database.transaction { try await shop.inventory.reserve(id, 4, while: CatalogStore.live, on: $0) }
             let adjusted = try await concurrently(20) { _ in
-                try await shop.database.transaction { try await shop.inventory.adjust(id, by: -1, reason: "write-off", staff: nil, on: $0) }
+                try await shop.database.transaction {
+                    try await shop.inventory.adjust(id, by: -1, reason: "write-off", staff: nil, while: CatalogStore.live, on: $0)
+                }
                     == .adjusted
             }
             #expect(adjusted == 6)

@@ -68,12 +68,23 @@ public struct Shop: Sendable {
             string: ReferencePage(reference: try APIReference.bundled.get(), stylesheet: views.stylesheet.path, icon: views.icon.path).html)
         let inventory = Inventory(clock: clock)
         let customers = CustomerStore(database: database)
-        let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database))
+        let paging: any CatalogPaging =
+            switch database.engine {
+            case .postgres: PostgresPages()
+            case .sqlite: PortablePages()
+            }
+        let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database), paging: paging)
+        let orderStore = OrderStore(database: database)
+        let steps = OrderSteps(store: orderStore, inventory: inventory, prices: products, outbox: Outbox(), clock: clock)
+        let placement: any OrderPlacement =
+            switch database.engine {
+            case .postgres:
+                PostgresPlacement(steps: steps, turns: ProductTurns(perProduct: 4, patience: config.databaseAcquireTimeout))
+            case .sqlite: PortablePlacement(steps: steps)
+            }
         let orders = OrderService(
-            store: OrderStore(database: database), inventory: inventory, prices: products, outbox: Outbox(), clock: clock,
-            maxQuantity: config.maxOrderQuantity, turns: ProductTurns(perProduct: 4, patience: config.databaseAcquireTimeout),
-            metrics: metrics
-        )
+            store: orderStore, inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity,
+            placement: placement, metrics: metrics)
         let cart = CartService(
             store: CartStore(database: database), inventory: inventory, orders: orders, prices: products, lock: customers, clock: clock,
             ttl: config.cartTTL, maxHold: config.cartMaxHold, maxQuantity: config.maxOrderQuantity

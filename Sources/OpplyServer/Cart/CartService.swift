@@ -101,7 +101,7 @@ struct CartService: Sendable {
 
     /// Turns the cart into an order in one transaction, exactly as a direct order is placed: held lines are
     /// taken from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
-    func checkout(for customer: UUID, storing answer: OrderService.StoringAnswer?) async throws -> PlacedOrder {
+    func checkout(for customer: UUID, storing answer: StoringAnswer?) async throws -> PlacedOrder {
         let placed = try await store.database.transaction { sql in
             try await lock.lockCart(of: customer, on: sql)
             let lines = try await store.claim(customer: customer, on: sql)
@@ -164,8 +164,8 @@ struct CartService: Sendable {
     }
 
     private func reserveOrExplain(_ product: UUID, _ quantity: Int, field: String, already: Int, on sql: any SQLDatabase) async throws {
-        guard try await !inventory.reserve(product, quantity, on: sql) else { return }
-        guard let available = try await inventory.available([product], on: sql)[product] else {
+        guard try await !inventory.reserve(product, quantity, while: prices.orderable, on: sql) else { return }
+        guard let available = try await inventory.available([product], while: prices.orderable, on: sql)[product] else {
             throw AppError.validation(field: "product", "Unknown or discontinued product.")
         }
         throw AppError.insufficientStock(

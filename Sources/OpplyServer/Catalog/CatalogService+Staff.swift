@@ -35,7 +35,8 @@ extension CatalogService {
                 id: id, name: input.name, description: input.description ?? "", priceMinor: price, category: input.category, at: clock.now,
                 on: sql)
             if input.quantity > 0 {
-                _ = try await inventory.adjust(id, by: input.quantity, reason: "initial stock", staff: staff.id, on: sql)
+                _ = try await inventory.adjust(
+                    id, by: input.quantity, reason: "initial stock", staff: staff.id, while: CatalogStore.live, on: sql)
             }
             let summary = "“\(input.name)” at \(Money.format(price)), \(input.quantity) in stock"
             try await StaffAction(by: staff, .productCreated, record: id, summary, at: clock.now).record(on: sql)
@@ -94,14 +95,16 @@ extension CatalogService {
         }
         guard problems.isEmpty else { throw AppError.validation(problems) }
         return try await changing { sql in
-            switch try await inventory.adjust(id, by: input.adjustment, reason: reason, staff: staff.id, on: sql) {
+            switch try await inventory.adjust(id, by: input.adjustment, reason: reason, staff: staff.id, while: CatalogStore.live, on: sql)
+            {
             case .unknownProduct:
                 throw AppError.notFound
             case .belowReserved:
-                let available = try await inventory.available([id], on: sql)[id] ?? 0
+                let available = try await inventory.available([id], while: CatalogStore.live, on: sql)[id] ?? 0
                 throw AppError.conflict(
                     code: "stock_reserved", "Stock on hand cannot go below what carts hold; at most \(available) units can be removed now.")
             case .adjusted:
+                try await store.touch(id, at: clock.now, on: sql)
                 guard let product = try await store.product(id, on: sql) else { throw AppError.notFound }
                 let change = input.adjustment > 0 ? "+\(input.adjustment)" : "\(input.adjustment)"
                 let summary = "\(change) (\(reason)), \(product.quantity) available"

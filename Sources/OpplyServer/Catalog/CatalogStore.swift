@@ -7,12 +7,12 @@ import SQLKit
 struct CatalogStore: Sendable {
     let primary: any Database
     let reader: any CatalogSource
+    /// How list pages are read (chosen in `Shop` for the store).
+    var paging: any CatalogPaging
     let counts = CatalogCounts()
 
-    /// The most matches `namePage` sorts, and the most rows of `products_live_name` it walks for a page (settable for
-    /// the test that both ways read the same pages).
-    var sortLimit = 5_000
-    var nameWalkLimit = 100_000
+    /// A condition on a `products` row: the product is still in the catalog (not archived).
+    static var live: SQLQueryString { "archived_at IS NULL" }
 
     /// A product still in the catalog (not archived).
     func product(_ id: UUID) async throws -> Product? {
@@ -172,6 +172,11 @@ struct CatalogStore: Sendable {
             .set("price_minor", to: product.priceMinor).set("category", to: product.category)
             .set("updated_at", to: now)
             .where("id", .equal, product.id).run()
+    }
+
+    /// Marks a product changed now (its stock, which `Inventory` wrote).
+    func touch(_ id: UUID, at now: Date, on sql: any SQLDatabase) async throws {
+        try await sql.update("products").set("updated_at", to: now).where("id", .equal, id).run()
     }
 
     /// Hides a product from the catalog; true when it was live.

@@ -10,6 +10,13 @@ protocol PriceList: Sendable {
     /// Whether a product can go in a cart or an order at all (it exists and is not archived).
     func isOrderable(_ id: UUID, on sql: any SQLDatabase) async throws -> Bool
 
+    /// The same, as a condition on a `products` row, for a stock change to hold only while it is true.
+    var orderable: SQLQueryString { get }
+
+    /// A condition on a `products` row: it can be ordered and still has `entry`'s name and price (a line priced from
+    /// memory is taken only then).
+    func unchanged(since entry: PriceEntry) -> SQLQueryString
+
     /// `select` joined, on `product` (a column naming a product id), to each product's current `name` and
     /// `price_minor`, selected under those names. A join rather than a second query, so that the caller's rows and
     /// the prices come from one statement, one snapshot: a price change is never half seen.
@@ -40,8 +47,13 @@ extension CatalogStore: PriceList {
     }
 
     func isOrderable(_ id: UUID, on sql: any SQLDatabase) async throws -> Bool {
-        try await sql.select().column("id").from("products")
-            .where("id", .equal, id).where("archived_at", .is, SQLLiteral.null).first() != nil
+        try await sql.select().column("id").from("products").where("id", .equal, id).where(Self.live).first() != nil
+    }
+
+    var orderable: SQLQueryString { Self.live }
+
+    func unchanged(since entry: PriceEntry) -> SQLQueryString {
+        "\(Self.live) AND price_minor = \(bind: entry.priceMinor) AND name = \(bind: entry.name)"
     }
 
     func pricing(_ select: SQLSelectBuilder, product: SQLColumn) -> SQLSelectBuilder {

@@ -1,7 +1,7 @@
 import SQLKit
 
 /// Rows for one table, kept apart from the statement that writes them: an order's rows are inserted one statement
-/// each on SQLite and inside the one statement that places the order on PostgreSQL (`OrderStore.insert`). The
+/// each on SQLite and inside the one statement that places the order on PostgreSQL (`PostgresPlacement`). The
 /// text is put together from constants and binds only, without SQLKit's builders, because it is written for
 /// every order.
 struct InsertRows: Sendable {

@@ -72,7 +72,7 @@ struct IdempotentResponder: Sendable {
     /// Answers a request that creates an order (direct, or a cart checkout) under its `Idempotency-Key`: `place`
     /// gets the request body and, under a key, what stores the answer inside the order's transaction.
     func createOrder(
-        _ request: Request, customer: UUID, place: (ByteBuffer, OrderService.StoringAnswer?) async throws -> PlacedOrder
+        _ request: Request, customer: UUID, place: (ByteBuffer, StoringAnswer?) async throws -> PlacedOrder
     ) async throws -> Response {
         let body = try await JSONCoding.body(of: request, limit: .order)
         return try await run(request, customer: customer, body: Data(body.readableBytesView)) { claim in

@@ -3,6 +3,10 @@ import SQLKit
 
 /// The stock rules: the only code that writes `on_hand` and `reserved`.
 ///
+/// It owns those two columns and nothing else of `products`: whether a product may still be ordered, and at which name
+/// and price, are the catalog's to say, and its callers hand those conditions in (`PriceList.orderable`), so one
+/// statement still checks them all.
+///
 /// Every change is one conditional, atomic `UPDATE` run inside the caller's transaction; the row count says
 /// whether the rule held. Nothing is read into Swift and written back, so concurrent callers can never oversell:
 /// PostgreSQL re-checks the `WHERE` after waiting for the row lock, and SQLite runs one write transaction at a time.
@@ -34,12 +38,13 @@ struct Inventory: Sendable {
 
     // MARK: Stock changes
 
-    /// Puts `quantity` more units in carts' hands; false when fewer are available (or the product is archived).
-    func reserve(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws -> Bool {
+    /// Puts `quantity` more units in carts' hands; false when fewer are available or the product is not `orderable`
+    /// (the catalog's condition).
+    func reserve(_ productID: UUID, _ quantity: Int, while orderable: SQLQueryString, on sql: any SQLDatabase) async throws -> Bool {
         try await changed(
             sql.update("products")
                 .set(SQLIdentifier("reserved"), to: SQLQueryString("reserved + \(bind: quantity)"))
-                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+                .where("id", .equal, productID).where(orderable)
                 .where(SQLQueryString("on_hand - reserved >= \(bind: quantity)")))
     }
 
@@ -53,14 +58,13 @@ struct Inventory: Sendable {
     }
 
     /// The conditional `UPDATE` that takes an order line's units, `RETURNING id` when the rule held: a direct line
-    /// takes from what is available (never from an archived product), a checkout line takes its cart's
-    /// reservation, leaving `on_hand` and `reserved` together. `OrderStore.insert(_:also:taking:on:)` runs it: on
-    /// PostgreSQL as one step of the one statement that places an order, on SQLite alone. Plain text with binds,
-    /// not a builder: it is written for every order line. With `price`, a line priced from memory
-    /// (`RecentPrices`), it holds only while the product still has that name and price.
-    func taking(_ line: OrderLine, pricedAt price: PriceEntry? = nil) -> SQLQueryString {
+    /// takes from what is available while the catalog's `condition` holds (the product can be ordered, at the price
+    /// the line copies), a checkout line takes its cart's reservation, leaving `on_hand` and `reserved` together.
+    /// The order placements run it (`OrderPlacement`): on PostgreSQL as one step of the one statement that places an
+    /// order, on SQLite alone. Plain text with binds, not a builder: it is written for every order line.
+    func taking(_ line: OrderLine, while condition: SQLQueryString) -> SQLQueryString {
         let (quantity, product) = (line.quantity, line.product)
-        var take: SQLQueryString =
+        let take: SQLQueryString =
             line.reserved
             ? """
             UPDATE products SET on_hand = on_hand - \(bind: quantity), reserved = reserved - \(bind: quantity) \
@@ -68,9 +72,8 @@ struct Inventory: Sendable {
             """
             : """
             UPDATE products SET on_hand = on_hand - \(bind: quantity) \
-            WHERE id = \(bind: product) AND archived_at IS NULL AND on_hand - reserved >= \(bind: quantity)
+            WHERE id = \(bind: product) AND on_hand - reserved >= \(bind: quantity) AND \(condition)
             """
-        if let price { take += " AND price_minor = \(bind: price.priceMinor) AND name = \(bind: price.name)" }
         return take + " RETURNING id"
     }
 
@@ -84,9 +87,9 @@ struct Inventory: Sendable {
     }
 
     /// Takes many products' units at once for orders written in bulk (the order seed): one conditional statement,
-    /// each product only while it has the units available; throws, rolling the caller's transaction back, when one
-    /// has not.
-    func take(_ quantities: [UUID: Int], on sql: any SQLDatabase) async throws {
+    /// each product only while it has the units available and is `orderable`; throws, rolling the caller's
+    /// transaction back, when one has not.
+    func take(_ quantities: [UUID: Int], while orderable: SQLQueryString, on sql: any SQLDatabase) async throws {
         guard !quantities.isEmpty else { return }
         var wanted: SQLQueryString = "WITH wanted (id, quantity) AS (VALUES "
         for (index, (product, quantity)) in quantities.enumerated() {
@@ -96,7 +99,7 @@ struct Inventory: Sendable {
             wanted
                 + """
                 ) UPDATE products SET on_hand = on_hand - wanted.quantity FROM wanted WHERE products.id = wanted.id \
-                AND products.archived_at IS NULL AND products.on_hand - products.reserved >= wanted.quantity RETURNING products.id
+                AND products.on_hand - products.reserved >= wanted.quantity AND \(orderable) RETURNING products.id
                 """
         ).all().count
         guard taken == quantities.count else {
@@ -113,20 +116,19 @@ struct Inventory: Sendable {
 
     enum AdjustOutcome: Equatable { case adjusted, unknownProduct, belowReserved }
 
-    /// A staff stock change (delivery, count, write-off), recorded in the audit trail.
-    /// Stock on hand never drops below what carts hold.
-    func adjust(_ productID: UUID, by delta: Int, reason: String, staff: UUID?, on sql: any SQLDatabase) async throws -> AdjustOutcome {
+    /// A staff stock change (delivery, count, write-off) of a product the catalog still keeps (`live`), recorded
+    /// in the stock history. Stock on hand never drops below what carts hold.
+    func adjust(_ productID: UUID, by delta: Int, reason: String, staff: UUID?, while live: SQLQueryString, on sql: any SQLDatabase)
+        async throws -> AdjustOutcome
+    {
         let now = clock.now
         let adjusted = try await sql.update("products")
             .set(SQLIdentifier("on_hand"), to: SQLQueryString("on_hand + \(bind: delta)"))
-            .set("updated_at", to: now)
-            .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null)
+            .where("id", .equal, productID).where(live)
             .where(SQLQueryString("on_hand + \(bind: delta) >= reserved"))
             .returning("on_hand").first()
         guard let onHand = try adjusted?.decode(column: "on_hand", as: Int.self) else {
-            let exists =
-                try await sql.select().column("id").from("products")
-                .where("id", .equal, productID).where("archived_at", .is, SQLLiteral.null).first() != nil
+            let exists = try await sql.select().column("id").from("products").where("id", .equal, productID).where(live).first() != nil
             return exists ? .belowReserved : .unknownProduct
         }
         try await sql.insert(into: "inventory_adjustments")
@@ -191,15 +193,13 @@ struct Inventory: Sendable {
             .run()
     }
 
-    /// Units available to order now, per product (for telling a shopper what is left).
-    func available(_ productIDs: [UUID], on sql: any SQLDatabase) async throws -> [UUID: Int] {
+    /// Units available to order now, per product that is `orderable` (for telling a shopper what is left).
+    func available(_ productIDs: [UUID], while orderable: SQLQueryString, on sql: any SQLDatabase) async throws -> [UUID: Int] {
         guard !productIDs.isEmpty else { return [:] }
-        let rows = try await sql.select().column("id")
-            .column(Self.availableExpression, as: "available")
-            .column("archived_at")
-            .from("products").where("id", .in, productIDs).all()
+        let rows = try await sql.select().column("id").column(Self.availableExpression, as: "available")
+            .from("products").where("id", .in, productIDs).where(orderable).all()
         var result: [UUID: Int] = [:]
-        for row in rows where try row.decode(column: "archived_at", as: Date?.self) == nil {
+        for row in rows {
             result[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "available", as: Int.self)
         }
         return result

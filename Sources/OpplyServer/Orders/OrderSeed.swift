@@ -37,7 +37,7 @@ extension Shop {
                 batch.append(order)
             }
             try await database.transaction { [taken, batch] sql in
-                try await inventory.take(taken, on: sql)
+                try await inventory.take(taken, while: CatalogStore.live, on: sql)
                 try await orders.store.insert(history: batch, on: sql)
             }
             made += batch.count

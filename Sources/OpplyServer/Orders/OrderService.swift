@@ -6,16 +6,12 @@ import SQLKit
 struct OrderService: Sendable {
     let store: OrderStore
     let inventory: Inventory
-    /// Names and prices copied into each line (the catalog's).
-    let prices: any PriceList
     let outbox: Outbox
     let clock: WallClock
     let maxQuantity: Int
     let maxLines = 100
-    /// Where direct orders for one product take turns before their transaction.
-    let turns: ProductTurns
-    /// What direct orders were last priced at, so a repeat product needs no read.
-    let recent = RecentPrices()
+    /// How orders are written (chosen in `Shop` for the store).
+    let placement: any OrderPlacement
     var metrics: ShopMetrics?
 
     struct PlaceOrder: Decodable, Sendable {
@@ -49,96 +45,20 @@ struct OrderService: Sendable {
         return merged.values.inLockOrder(by: \.product)
     }
 
-    /// Places an order once it is the turn of its products (`ProductTurns`), in its own transaction; `answer`, when
-    /// given, stores the order's JSON inside it (an idempotent response). An order the store places all-or-nothing
-    /// by itself (`OrderStore.placesAlone`), with no answer to store, runs without a transaction: two round trips
-    /// fewer per order. It is priced from `recent` where it can; when one of those products has moved (its name,
-    /// price or archiving), nothing was written and it is placed once more, priced afresh.
+    /// Places an order in its own transaction, the way `placement` writes orders; `answer`, when given, stores the
+    /// order's JSON inside it (an idempotent response).
     func place(_ lines: [OrderLine], for customer: UUID, storing answer: StoringAnswer? = nil) async throws -> PlacedOrder {
-        let placed = try await turns.inTurn(for: lines.map(\.product)) {
-            func attempt(remembered: Bool) async throws -> PlacedOrder {
-                if answer == nil, store.placesAlone(lines: lines.count) {
-                    return try await store.database.withWriter { sql in
-                        try await place(lines, for: customer, on: sql, remembered: remembered)
-                    }
-                }
-                return try await store.database.transaction { sql in
-                    try await place(lines, for: customer, on: sql, storing: answer, remembered: remembered)
-                }
-            }
-            do {
-                return try await attempt(remembered: true)
-            } catch is PricesMoved {
-                return try await attempt(remembered: false)
-            }
-        }
+        let placed = try await placement.place(lines, for: customer, storing: answer)
         metrics?.ordersPlaced.increment()
         return placed
     }
 
-    /// Stores an order's JSON answer inside the order's transaction.
-    typealias StoringAnswer = (Data, any SQLDatabase) async throws -> Void
-
-    /// Prices the lines, stores the answer (`answer`), then writes the order and its outbox event and takes every
-    /// line's stock, in ascending product order (so concurrent orders never deadlock), inside the caller's
-    /// transaction. The order is encoded once, for its event and its answer. A product's row lock is held only from
-    /// its `UPDATE` to the commit, which is what lets orders for one hot product follow each other quickly on
-    /// PostgreSQL (where all of it is one statement). Any short line throws `409` after checking them all, and the
-    /// caller rolls everything back. `remembered`: lines are priced from `recent` where it knows the product, and
-    /// when such a line's take fails because the product moved, `PricesMoved` is thrown for the caller to roll back
-    /// and place the order again without.
-    func place(
-        _ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer? = nil, remembered: Bool = false
-    ) async throws -> PlacedOrder {
-        let lines = lines.inLockOrder(by: \.product)
-        let known = remembered ? recent.known(lines.map(\.product)) : [:]
-        var catalog = known
-        let unread = lines.map(\.product).filter { catalog[$0] == nil }
-        if !unread.isEmpty {
-            let read = try await prices.entries(unread, on: sql)
-            recent.remember(read)
-            catalog.merge(read) { $1 }
-        }
-        let unknown = lines.filter { catalog[$0.product].map { $0.archived } ?? true }
-        guard unknown.isEmpty else {
-            throw AppError.validation(unknown.map { FieldProblem("\($0.field).product", "Unknown or discontinued product.") })
-        }
-        let now = clock.now
-        let items = lines.compactMap { line in
-            catalog[line.product].map {
-                Order.Item(product: line.product, name: $0.name, quantity: line.quantity, priceMinor: $0.priceMinor)
-            }
-        }
-        let order = Order(
-            id: .timeOrdered(at: now), customer: customer, status: .confirmed, items: items,
-            totalMinor: items.totalMinor, createdAt: now, updatedAt: now
-        )
-        let json = try JSONCoding.encoder.encode(order)
-        try await answer?(json, sql)
-        let returned = try await store.insert(
-            order, also: [outbox.recording(.orderConfirmed, payload: json, at: now)],
-            taking: lines.map { inventory.taking($0, pricedAt: known[$0.product]) }, on: sql)
-        let failed = zip(lines, returned).filter { !$0.1 && known[$0.0.product] != nil }.map(\.0.product)
-        if !failed.isEmpty {
-            let read = try await prices.entries(failed, on: sql)
-            let moved = failed.filter { read[$0] != known[$0] }
-            if !moved.isEmpty {
-                recent.remember(read, forgetting: moved)
-                throw PricesMoved()
-            }
-        }
-        var short: [OrderLine] = []
-        for (line, returned) in zip(lines, returned) where try !inventory.taken(line, returned: returned) {
-            short.append(line)
-        }
-        guard short.isEmpty else {
-            let available = try await inventory.available(short.map(\.product), on: sql)
-            throw AppError.insufficientStock(
-                "\(short.count) of \(lines.count) requested items are not available",
-                errors: short.map { FieldProblem("\($0.field).quantity", "only \(max(0, available[$0.product] ?? 0)) available") }
-            )
-        }
-        return PlacedOrder(order: order, json: json)
+    /// Places an order inside the caller's transaction (a cart's checkout): every line or none, at catalog prices;
+    /// any short line throws `409` naming them all, and the caller rolls everything back.
+    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer? = nil) async throws
+        -> PlacedOrder
+    {
+        try await placement.place(lines, for: customer, on: sql, storing: answer)
     }
 
     /// Cancels a confirmed order and returns its stock, exactly once even when cancels and fulfilment race: only the
@@ -207,14 +127,4 @@ struct OrderService: Sendable {
     func count(_ filter: OrderFilter, cap: Int) async throws -> Int {
         try await store.count(filter, cap: cap)
     }
-}
-
-/// A line priced from `RecentPrices` was not taken because its product's name, price or archiving changed since:
-/// nothing of the order stays, and it is placed again, priced afresh.
-private struct PricesMoved: Error {}
-
-/// A new order and its JSON, encoded once for its outbox event and its answer.
-struct PlacedOrder: Sendable {
-    let order: Order
-    let json: Data
 }

@@ -5,45 +5,6 @@ import SQLKit
 struct OrderStore: Sendable {
     let database: any Database
 
-    /// Runs `takes` (Inventory's conditional stock `UPDATE`s, in product order) and writes the order, its lines and
-    /// `also` (its outbox event), and returns, for each take, whether it took its units.
-    ///
-    /// On PostgreSQL this is one statement of data-modifying CTEs, one round trip for the whole order, and the rows
-    /// are written only when every take held: a one-line order is then all-or-nothing by itself, with no
-    /// transaction around it. PostgreSQL runs the takes when the final `SELECT` reads them, in product order (no
-    /// deadlocks between multi-line orders), and the inserts after them, within the statement. On SQLite the rows
-    /// go first and the takes last; there, and for several lines, the caller's transaction rolls everything back
-    /// unless every take held.
-    /// Whether `insert` places an order of `lines` lines all-or-nothing without a transaction around it: on
-    /// PostgreSQL one line is one statement whose rows are written only when its take held.
-    func placesAlone(lines: Int) -> Bool { database.engine == .postgres && lines == 1 }
-
-    func insert(_ order: Order, also: [InsertRows], taking takes: [SQLQueryString], on sql: any SQLDatabase) async throws -> [Bool] {
-        let writes = rows(of: order) + also
-        guard database.engine == .postgres, !takes.isEmpty else {
-            for write in writes { try await sql.raw(write.insert).run() }
-            var taken: [Bool] = []
-            for take in takes { taken.append(try await sql.raw(take).all().count == 1) }
-            return taken
-        }
-        var statement: SQLQueryString = "WITH "
-        for (index, take) in takes.enumerated() { statement += "take_\(unsafeRaw: String(index)) AS (" + take + "), " }
-        statement += "taken AS ("
-        for index in takes.indices {
-            statement +=
-                "\(unsafeRaw: index == 0 ? "" : " UNION ALL ")SELECT \(literal: index) AS line FROM take_\(unsafeRaw: String(index))"
-        }
-        statement += "), placed AS (SELECT 1 AS one FROM taken HAVING count(*) = \(literal: takes.count))"
-        for (index, write) in writes.enumerated() {
-            statement +=
-                ", write_\(unsafeRaw: String(index)) AS (INSERT INTO \(unsafeRaw: write.target) SELECT v.* FROM (" + write.values
-                + ") v, placed)"
-        }
-        statement += " SELECT line FROM taken"
-        let lines = Set(try await sql.raw(statement).all().map { try $0.decode(column: "line", as: Int.self) })
-        return takes.indices.map(lines.contains)
-    }
-
     /// Orders as they stand (any status, with their times and notes) and their lines, two statements for all: for
     /// orders that took their stock by other means (the seed). On PostgreSQL each column is bound as one array, a
     /// batch of any size in nine binds rather than nine a row (it takes at most 65,535); SQLite takes 250,000.
@@ -98,8 +59,8 @@ struct OrderStore: Sendable {
         return statement + ")"
     }
 
-    /// The order's row and lines.
-    private func rows(of order: Order) -> [InsertRows] {
+    /// The order's row and lines, for a placement to insert (`OrderPlacement`).
+    func rows(of order: Order) -> [InsertRows] {
         [
             InsertRows(
                 target: "orders (id, customer_id, status, total_minor, created_at, updated_at)",

@@ -3,8 +3,8 @@ import Synchronization
 
 /// The names and prices orders were last placed at, so that a direct order for a product seen before needs no read
 /// of it: one round trip fewer per order. Never trusted blindly: a line priced from here is taken only while the
-/// product still has that name and price (`Inventory.taking(_:pricedAt:)`), and an order whose product moved is
-/// priced afresh and placed again (`OrderService`). Archived products are not kept. Bounded: when full it starts
+/// product still has that name and price (`PriceList.unchanged(since:)`), and an order whose product moved is
+/// priced afresh and placed again (`PostgresPlacement`). Archived products are not kept. Bounded: when full it starts
 /// afresh.
 final class RecentPrices: Sendable {
     let capacity: Int

@@ -9,10 +9,15 @@ extension CatalogStore {
     func plans(_ query: ProductQuery, from position: CatalogCursor?) async throws -> [String] {
         try await primary.read { sql in
             var plans: [String] = []
-            var statements = [offsetPage(query, on: sql).query, cursorPage(query, from: position, on: sql).query]
+            var statements = [
+                offsetPage(query, indexOnlySearch: true, on: sql).query,
+                cursorPage(query, from: position, indexOnlySearch: true, on: sql).query,
+            ]
             if query.searchPattern != nil {
-                statements.append(walk(query, reading: query.ordering.column == "name" ? nameWalkLimit : Self.walkLimit, on: sql))
-                if query.ordering.column == "name" { statements.append(sorted(query, on: sql)) }
+                let pages = PostgresPages()
+                let reading = query.ordering.column == "name" ? pages.nameWalkLimit : PostgresPages.walkLimit
+                statements.append(pages.walk(query, reading: reading, of: self, on: sql))
+                if query.ordering.column == "name" { statements.append(pages.sorted(query, of: self, on: sql)) }
             }
             for statement in statements {
                 let rows = try await sql.raw("EXPLAIN \(statement)").all()

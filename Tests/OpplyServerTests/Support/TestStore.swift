@@ -142,6 +142,6 @@ extension Inventory {
     /// Takes `quantity` units of one product as an order line does (from its reservation when `reserved`).
     func take(_ product: UUID, _ quantity: Int, reserved: Bool = false, on sql: any SQLDatabase) async throws -> Bool {
         let line = OrderLine(product: product, quantity: quantity, field: "test", reserved: reserved)
-        return try taken(line, returned: try await sql.raw(taking(line)).all().count == 1)
+        return try taken(line, returned: try await sql.raw(taking(line, while: CatalogStore.live)).all().count == 1)
     }
 }
