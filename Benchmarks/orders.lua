@@ -1,7 +1,9 @@
 -- wrk workload: customers placing one-line orders for random products.
 -- Reads tokens (one access token per line) and product ids (one per line) from the files named by
--- the environment variables TOKENS and PRODUCTS; counts answers by status class so 5xx can be reported.
+-- the environment variables TOKENS and PRODUCTS; counts answers by status class so 5xx can be reported. QUANTITY, when
+-- set, is every order's quantity (else 1 to 3 at random).
 local tokens, products = {}, {}
+local quantity = tonumber(os.getenv("QUANTITY") or "")
 for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = line end
 for line in io.lines(os.getenv("PRODUCTS")) do products[#products + 1] = line end
 
@@ -14,12 +16,14 @@ end
 function init(args)
   created, conflicts, client_errors, server_errors, others = 0, 0, 0, 0, 0
   math.randomseed(os.time() + id)
+  -- ACKS: a file prefix; each thread writes there the id of every order it was answered 201 for.
+  if os.getenv("ACKS") then acks = io.open(os.getenv("ACKS") .. id, "w") end
 end
 
 function request()
   local token = tokens[math.random(#tokens)]
   local product = products[math.random(#products)]
-  local body = '{"order_items":[{"product":"' .. product .. '","quantity":' .. math.random(1, 3) .. '}]}'
+  local body = '{"order_items":[{"product":"' .. product .. '","quantity":' .. (quantity or math.random(1, 3)) .. '}]}'
   return wrk.format("POST", "/api/orders/orders/", {
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json",
@@ -27,7 +31,12 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 201 then created = created + 1
+  if status == 201 then
+    created = created + 1
+    if acks then
+      acks:write((body:match('"id"%s*:%s*"([0-9a-f-]+)"') or "?") .. "\n")
+      acks:flush()
+    end
   elseif status == 409 then conflicts = conflicts + 1
   elseif status >= 500 then server_errors = server_errors + 1
   elseif status >= 400 then client_errors = client_errors + 1

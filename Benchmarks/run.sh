@@ -18,6 +18,10 @@
 #                               # transaction (Benchmarks/order.pgbench) and the stock UPDATE alone; RSS after each of
 #                               # our rows and peak RSS;
 #                               # BASELINE=path/to/opply repeats our two runs with that build (a before figure)
+#   Benchmarks/run.sh flash-sale  # its own PostgreSQL (fsync=on): a product with 1,000 units, 5,000 signed-in customers
+#                               # ordering one each from 256 connections: accepted (exactly 1,000), 409s, 5xx (none),
+#                               # p50/p99, when the last unit sold, `opply check`; SIGNAL=KILL kills the server mid-sale,
+#                               # restarts it and checks that no acknowledged order was lost and no unit sold twice
 #   Benchmarks/run.sh login-storm  # BCRYPT_COST=12: catalog reads (32 connections) alone, then beside 32 connections
 #                               # logging in as 200 customers; catalog p99 quiet vs under the storm, logins/s, peak RSS
 #   Benchmarks/run.sh outage    # its own PostgreSQL primary + replica (fsync=on): 8 clients of catalog reads
@@ -412,16 +416,38 @@ SQL
       | tee -a "$work/ours.txt" | tr '\n' ' '
     echo "server_rss_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$server_pid/status")"
   }
-  echo "== random products ($products), 32 connections, $duration each"
-  echo "   ours:    $(ours "$work/products" 32)"
-  echo "   pgbench: $(pgb Benchmarks/order.pgbench 32 -D products="$products")"
+  rate() { grep -oP "${2:-orders_per_second}=\K[0-9.]+" <<<"$1" | head -1; }
+  ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "$1" "$2"; }
+  batch=${ORDER_BATCH_SIZE:-64}
+  echo "== random products ($products), 32 connections, $duration each; ours with ORDER_BATCH_SIZE=$batch"
+  random=$(ours "$work/products" 32); echo "   ours:    $random"
+  random_pgb=$(pgb Benchmarks/order.pgbench 32 -D products="$products"); echo "   pgbench: $random_pgb"
   echo "   pgbench -M extended (each statement parsed and planned anew, as SQLKit sends them): $(
     PGBENCH_MODE=extended pgb Benchmarks/order.pgbench 32 -D products="$products")"
   echo "== one hot product, 64 connections"
-  echo "   ours:    $(ours "$work/hot" 64)"
+  hot_ours=$(ours "$work/hot" 64); echo "   ours:    $hot_ours"
   echo "   pgbench: $(pgb Benchmarks/order.pgbench 64 -D products=1)"
-  echo "   pgbench, the conditional UPDATE alone (autocommit): $(pgb Benchmarks/stock-update.pgbench 64 -D product="$hot")"
+  update=$(pgb Benchmarks/stock-update.pgbench 64 -D product="$hot")
+  echo "   pgbench, the conditional UPDATE alone (autocommit): $update"
+  echo "== a lone customer (1 connection, random products): each order's latency"
+  lone=$(ours "$work/products" 1); echo "   ours:    $lone"
   stop_server
+  if [[ $batch != 1 ]]; then  # the same server, every order its own transaction: what batching adds
+    saved_batch=${ORDER_BATCH_SIZE-}
+    export ORDER_BATCH_SIZE=1
+    start_server
+    echo "== the same three runs with ORDER_BATCH_SIZE=1"
+    random_one=$(ours "$work/products" 32); echo "   random: $random_one"
+    hot_one=$(ours "$work/hot" 64); echo "   hot:    $hot_one"
+    lone_one=$(ours "$work/products" 1); echo "   lone:   $lone_one"
+    stop_server
+    if [[ -n $saved_batch ]]; then export ORDER_BATCH_SIZE=$saved_batch; else unset ORDER_BATCH_SIZE; fi
+    echo "== ratios: random $(ratio "$(rate "$random")" "$(rate "$random_pgb" tps)") of pgbench's transaction," \
+      "$(ratio "$(rate "$random")" "$(rate "$random_one")") of ORDER_BATCH_SIZE=1;" \
+      "hot $(ratio "$(rate "$hot_ours")" "$(rate "$update" tps)") of the UPDATE alone," \
+      "$(ratio "$(rate "$hot_ours")" "$(rate "$hot_one")") of ORDER_BATCH_SIZE=1;" \
+      "lone p50 $(rate "$lone" p50_ms) ms against $(rate "$lone_one" p50_ms) ms"
+  fi
   if [[ -n ${BASELINE:-} ]]; then  # another build of the server (the figure before a change), on the same database
     bin=$BASELINE start_server
     echo "== the same two runs with BASELINE=$BASELINE"
@@ -432,6 +458,65 @@ SQL
   ! grep -q 'server_5xx=[1-9]' "$work/ours.txt" || { echo "5xx answers"; exit 1; }
   echo "== opply check"
   "$bin" check
+  ;;
+flash-sale)
+  # Its own PostgreSQL (fsync=on): one product with UNITS (1,000) units, CUSTOMERS (5,000) customers already signed in
+  # ordering one unit each from CONNECTIONS (256) connections as fast as they can, for DURATION (default 5s).
+  # SIGNAL=KILL: the server is killed mid-sale, started again, and the sale runs on to its end.
+  command -v psql >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+  eval "$(FSYNC=on scripts/pg-cluster.sh start "$work/pg")"
+  export DATABASE_URL=$TEST_POSTGRES_URL ACCESS_TOKEN_TTL=3600
+  customers=${CUSTOMERS:-5000} units=${UNITS:-1000} connections=${CONNECTIONS:-256} duration=${DURATION:-5s}
+  start_server
+  "$bin" create-user --username flash-staff --email flash@example.com --password flash-staff-pass --staff >/dev/null
+  staff_token=$(curl -fsS "$base/api/identity/token/" -H 'Content-Type: application/json' \
+    -d '{"username":"flash-staff","password":"flash-staff-pass"}' | json '["access"]')
+  curl -fsS "$base/api/catalog/products/" -H "Authorization: Bearer $staff_token" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"Flash sale coffee\",\"price\":\"9.99\",\"quantity\":$units}" | json '["id"]' >"$work/hot"
+  echo "== signing in $customers customers"
+  python3 - "$base" "$customers" >"$work/tokens" <<'PY'
+import json, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+base, count = sys.argv[1], int(sys.argv[2])
+def post(path, body):
+    request = urllib.request.Request(base + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request))
+def sign_in(n):
+    name, password = f"flash{n}", f"flash-pass-{n}"
+    post("/api/identity/register/", {"username": name, "email": f"{name}@example.com", "password": password, "password2": password})
+    return post("/api/identity/token/", {"username": name, "password": password})["access"]
+with ThreadPoolExecutor(16) as pool:
+    print("\n".join(pool.map(sign_in, range(count))))
+PY
+  sale() {  # wrk ordering the product; prints its counts and latencies
+    ACKS="$work/acks-$1-" QUANTITY=1 TOKENS="$work/tokens" PRODUCTS="$work/hot" \
+      wrk -t2 -c"$connections" -d"$duration" --timeout 10s -s Benchmarks/orders.lua "$base" | grep -E "orders_|server_5xx"
+  }
+  started=$(date +%s.%N)
+  if [[ ${SIGNAL:-} == KILL ]]; then
+    sale first >"$work/first.txt" &
+    helper_pid=$!
+    until (( $(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM orders") >= units / 4 )); do sleep 0.02; done
+    kill -KILL "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    echo "== server killed after $(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM orders") orders"
+    wait "$helper_pid" || true; helper_pid=""
+    echo "   before the kill: $(tr '\n' ' ' <"$work/first.txt")"
+    start_server
+  fi
+  sale last | tee "$work/sale.txt"
+  sold=$(psql "$DATABASE_URL" -Atc "SELECT coalesce(sum(quantity), 0) FROM order_items")
+  orders=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM orders")
+  last=$(psql "$DATABASE_URL" -Atc "SELECT extract(epoch FROM max(created_at)) FROM orders")
+  on_hand=$(psql "$DATABASE_URL" -Atc "SELECT on_hand FROM products WHERE id = '$(cat "$work/hot")'")
+  cat "$work"/acks-* | sort -u >"$work/acked"
+  psql "$DATABASE_URL" -Atc "SELECT id FROM orders" | sort -u >"$work/stored"
+  lost=$(comm -23 "$work/acked" "$work/stored" | wc -l)
+  echo "== units sold $sold of $units in $orders orders, on hand $on_hand; acknowledged $(wc -l <"$work/acked"), lost $lost"
+  echo "== the last unit sold $(python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.argv[2]):.2f}')" "$last" "$started") s after the sale opened"
+  stop_server
+  "$bin" check
+  [[ $sold == "$units" && $lost == 0 && $on_hand == 0 ]] || { echo "the sale did not sell exactly $units units"; exit 1; }
+  ! grep -q 'server_5xx=[1-9]' "$work/sale.txt" || { echo "5xx answers"; exit 1; }
   ;;
 backoffice|backoffice-1m)
   # Its own PostgreSQL, durable (fsync=on), primary only: the back office's pages over a shop with an order history,

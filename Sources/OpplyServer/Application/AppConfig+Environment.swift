@@ -70,6 +70,8 @@ extension AppConfig {
         catalogCacheTTL = try read.seconds("CATALOG_CACHE_TTL", in: 0...3_600) ?? catalogCacheTTL
         catalogCacheSize = try read.integer("CATALOG_CACHE_SIZE", in: 0...10_000) ?? catalogCacheSize
         maxOrderQuantity = try read.integer("MAX_ORDER_QUANTITY", in: 1...1_000_000) ?? maxOrderQuantity
+        orderBatchSize = try read.integer("ORDER_BATCH_SIZE", in: 1...200) ?? orderBatchSize
+        orderQueue = try read.integer("ORDER_QUEUE", in: 1...1_000_000) ?? orderQueue
     }
 
     private mutating func readLogging(_ read: EnvironmentReader) throws(ConfigError) {

@@ -34,6 +34,10 @@ public struct AppConfig: Sendable {
     public var catalogCacheTTL: Duration = .seconds(2)
     public var catalogCacheSize = 1_000
     public var maxOrderQuantity = 1_000
+    /// The most orders written in one transaction (`OrderCombiner`); 1 writes each order on its own.
+    public var orderBatchSize = 64
+    /// The most orders waiting for their batch; past it an order is answered `503` with `Retry-After`.
+    public var orderQueue = 4_096
     public var bcryptCost: UInt8 = 12
     public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat = .text

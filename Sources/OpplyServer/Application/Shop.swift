@@ -76,12 +76,18 @@ public struct Shop: Sendable {
         let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database), paging: paging)
         let orderStore = OrderStore(database: database)
         let steps = OrderSteps(store: orderStore, inventory: inventory, prices: products, outbox: Outbox(), clock: clock)
-        let placement: any OrderPlacement =
+        let single: any OrderPlacement =
             switch database.engine {
             case .postgres:
                 PostgresPlacement(steps: steps, turns: ProductTurns(perProduct: 4, patience: config.databaseAcquireTimeout))
             case .sqlite: PortablePlacement(steps: steps)
             }
+        let placement: any OrderPlacement =
+            config.orderBatchSize == 1
+            ? single
+            : BatchedPlacement(
+                steps: steps, single: single, locksRows: database.engine == .postgres, batchSize: config.orderBatchSize,
+                queueBound: config.orderQueue)
         let orders = OrderService(
             store: orderStore, inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity,
             placement: placement, metrics: metrics)

@@ -99,22 +99,28 @@ struct CartService: Sendable {
         }
     }
 
-    /// Turns the cart into an order in one transaction, exactly as a direct order is placed: held lines are
-    /// taken from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
+    /// Turns the cart into an order, exactly as a direct order is placed (in the same batches): held lines are taken
+    /// from their reservation, released ones re-taken if stock allows. Any short line leaves the cart as it was.
     func checkout(for customer: UUID, storing answer: StoringAnswer?) async throws -> PlacedOrder {
-        let placed = try await store.database.transaction { sql in
-            try await lock.lockCart(of: customer, on: sql)
-            let lines = try await store.claim(customer: customer, on: sql)
-            guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
-            return try await orders.place(
-                lines.map {
+        try await orders.checkout(checkout(of: customer), for: customer, storing: answer)
+    }
+
+    /// How the customer's cart becomes an order's lines inside the order's transaction: lock the cart, read its lines
+    /// (an empty cart is `400`); once the order is placed, empty it.
+    func checkout(of customer: UUID) -> CartCheckout {
+        let (store, lock) = (store, lock)
+        return CartCheckout(
+            claim: { sql in
+                try await lock.lockCart(of: customer, on: sql)
+                let lines = try await store.lines(customer: customer, on: sql)
+                guard !lines.isEmpty else { throw AppError.badRequest(code: "cart_empty", "The cart is empty.") }
+                return lines.map {
                     OrderLine(
                         product: $0.product, quantity: $0.quantity, field: "items[\($0.product.uuidString.lowercased())]", reserved: $0.held
                     )
-                }, for: customer, on: sql, storing: answer)
-        }
-        orders.metrics?.ordersPlaced.increment()
-        return placed
+                }
+            },
+            settle: { sql in _ = try await store.claim(customer: customer, on: sql) })
     }
 
     /// Releases expired reservations, a batch per transaction, until none are left. Returns how many lines it released.

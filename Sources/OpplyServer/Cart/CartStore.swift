@@ -40,6 +40,15 @@ struct CartStore: Sendable {
         return try await delete.returning("product_id", "quantity", "held", "held_since").all().map(Self.claimed(row:))
     }
 
+    /// A customer's cart lines, locked until the transaction ends on PostgreSQL (so the sweeper cannot release one a
+    /// checkout is about to take); the caller holds the cart's lock.
+    func lines(customer: UUID, on sql: any SQLDatabase) async throws -> [ClaimedLine] {
+        let select = sql.select().columns("product_id", "quantity", "held", "held_since").from("cart_lines")
+            .where("customer_id", .equal, customer)
+        if database.engine == .postgres { select.for(.update) }
+        return try await select.all().map(Self.claimed(row:))
+    }
+
     func lineCount(customer: UUID, on sql: any SQLDatabase) async throws -> Int {
         try await sql.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from("cart_lines")
             .where("customer_id", .equal, customer).first()?.decode(column: "n", as: Int.self) ?? 0

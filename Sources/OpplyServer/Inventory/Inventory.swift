@@ -107,6 +107,45 @@ struct Inventory: Sendable {
         }
     }
 
+    /// The units on the shelf and in carts of each of `products` that exists; with `locking` (PostgreSQL) their rows
+    /// are locked in ascending id order, the order every transaction locks products in, until the transaction ends.
+    /// A batch of orders decides from these which of its orders fit (`BatchedPlacement`).
+    func levels(_ products: [UUID], locking: Bool, on sql: any SQLDatabase) async throws -> [UUID: (onHand: Int, reserved: Int)] {
+        guard !products.isEmpty else { return [:] }
+        var select: SQLQueryString = "SELECT id, on_hand, reserved FROM products WHERE id IN (\(binds: products)) ORDER BY id"
+        if locking { select += " FOR UPDATE" }
+        var levels: [UUID: (onHand: Int, reserved: Int)] = [:]
+        for row in try await sql.raw(select).all() {
+            levels[try row.decode(column: "id", as: UUID.self)] = (
+                try row.decode(column: "on_hand", as: Int.self), try row.decode(column: "reserved", as: Int.self)
+            )
+        }
+        return levels
+    }
+
+    /// Takes a batch of orders' units, summed per product: `direct` from what is available (only while the product is
+    /// `orderable`), `held` from carts' reservations. One conditional statement; the caller decided from the locked
+    /// rows (`levels`) that every product has them, so one that has not breaks the books and throws.
+    func take(_ batch: [UUID: (direct: Int, held: Int)], while orderable: SQLQueryString, on sql: any SQLDatabase) async throws {
+        guard !batch.isEmpty else { return }
+        var wanted: SQLQueryString = "WITH wanted (id, direct, held) AS (VALUES "
+        for (index, (product, take)) in batch.enumerated() {
+            wanted += "\(unsafeRaw: index == 0 ? "" : ", ")(\(bind: product), \(bind: take.direct), \(bind: take.held))"
+        }
+        let taken = try await sql.raw(
+            wanted
+                + """
+                ) UPDATE products SET on_hand = on_hand - wanted.direct - wanted.held, reserved = reserved - wanted.held FROM wanted \
+                WHERE products.id = wanted.id AND products.on_hand - products.reserved >= wanted.direct \
+                AND products.reserved >= wanted.held AND (wanted.direct = 0 OR (\(orderable))) RETURNING products.id
+                """
+        ).all()
+        guard taken.count == batch.count else {
+            let missing = Set(batch.keys).subtracting(try taken.map { try $0.decode(column: "id", as: UUID.self) })
+            throw StockInvariantBroken(productID: missing.first ?? UUID(), operation: "take a batch of orders")
+        }
+    }
+
     /// Puts a cancelled order's units back on the shelf.
     func putBack(_ productID: UUID, _ quantity: Int, on sql: any SQLDatabase) async throws {
         try await sql.update("products")

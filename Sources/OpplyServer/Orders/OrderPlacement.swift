@@ -3,19 +3,38 @@ import SQLKit
 
 /// How an order reaches the database. `OrderService` holds what an order is (its lines, checked once); a placement
 /// prices the lines, writes the order with its lines and event, and takes every line's units, all or nothing, with
-/// the steps in `OrderSteps` that every placement shares. Chosen once in `Shop`: `PortablePlacement`, plain and
-/// the same on both stores, or `PostgresPlacement`, tuned for PostgreSQL.
+/// the steps in `OrderSteps` that every placement shares. Chosen once in `Shop`: `BatchedPlacement`, which writes
+/// the orders arriving together in one transaction, or one order at a time: `PortablePlacement`, plain and the same
+/// on both stores, or `PostgresPlacement`, tuned for PostgreSQL.
 protocol OrderPlacement: Sendable {
-    /// Places an order in a transaction of its own; `answer`, when given, stores the order's JSON inside it.
-    func place(_ lines: [OrderLine], for customer: UUID, storing answer: StoringAnswer?) async throws -> PlacedOrder
+    /// Places `request`'s order in a transaction; its answer, when it has one, is stored inside it.
+    func place(_ request: OrderRequest) async throws -> PlacedOrder
+}
 
-    /// Places an order inside the caller's transaction (a cart's checkout), which rolls back when it throws.
-    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer?) async throws
-        -> PlacedOrder
+/// One order to place: a customer's lines, or their cart, and what stores its answer (an idempotent response).
+struct OrderRequest: Sendable {
+    enum Wanted: Sendable {
+        /// Lines checked by `OrderService.lines(from:)`.
+        case lines([OrderLine])
+        /// The customer's cart, read inside the order's transaction.
+        case cart(CartCheckout)
+    }
+
+    let customer: UUID
+    let wanted: Wanted
+    let answer: StoringAnswer?
+}
+
+/// How a cart becomes an order's lines, handed in by the cart: `claim` locks the customer's cart and reads its lines
+/// (refusing an empty one) inside the order's transaction, before any product row is locked; `settle` empties it once
+/// the order is placed, in the same transaction.
+struct CartCheckout: Sendable {
+    let claim: @Sendable (any SQLDatabase) async throws -> [OrderLine]
+    let settle: @Sendable (any SQLDatabase) async throws -> Void
 }
 
 /// Stores an order's JSON answer inside the order's transaction.
-typealias StoringAnswer = (Data, any SQLDatabase) async throws -> Void
+typealias StoringAnswer = @Sendable (Data, any SQLDatabase) async throws -> Void
 
 /// A new order and its JSON, encoded once for its outbox event and its answer.
 struct PlacedOrder: Sendable {
@@ -52,6 +71,22 @@ struct OrderSteps: Sendable {
         return PlacedOrder(order: order, json: try JSONCoding.encoder.encode(order))
     }
 
+    /// Places one order in the caller's transaction with `place` (the lines, in lock order, and the answer): a cart
+    /// is claimed first and emptied after.
+    func one(
+        _ request: OrderRequest, on sql: any SQLDatabase,
+        _ place: ([OrderLine], StoringAnswer?) async throws -> PlacedOrder
+    ) async throws -> PlacedOrder {
+        switch request.wanted {
+        case .lines(let lines):
+            return try await place(lines.inLockOrder(by: \.product), request.answer)
+        case .cart(let cart):
+            let placed = try await place(try await cart.claim(sql).inLockOrder(by: \.product), request.answer)
+            try await cart.settle(sql)
+            return placed
+        }
+    }
+
     /// The order's row, its lines and its `order.confirmed` event.
     func rows(of placed: PlacedOrder) -> [InsertRows] {
         store.rows(of: placed.order) + [outbox.recording(.orderConfirmed, payload: placed.json, at: placed.order.createdAt)]
@@ -67,9 +102,13 @@ struct OrderSteps: Sendable {
         }
         guard !short.isEmpty else { return }
         let available = try await inventory.available(short.map(\.product), while: prices.orderable, on: sql)
-        throw AppError.insufficientStock(
-            "\(short.count) of \(lines.count) requested items are not available",
-            errors: short.map { FieldProblem("\($0.field).quantity", "only \(max(0, available[$0.product] ?? 0)) available") }
-        )
+        throw Self.insufficient(short.map { ($0, available[$0.product] ?? 0) }, of: lines.count)
+    }
+
+    /// The `409` for an order of `count` lines whose `short` lines each had only `available` units left.
+    static func insufficient(_ short: [(line: OrderLine, available: Int)], of count: Int) -> AppError {
+        AppError.insufficientStock(
+            "\(short.count) of \(count) requested items are not available",
+            errors: short.map { FieldProblem("\($0.line.field).quantity", "only \(max(0, $0.available)) available") })
     }
 }

@@ -45,20 +45,22 @@ struct OrderService: Sendable {
         return merged.values.inLockOrder(by: \.product)
     }
 
-    /// Places an order in its own transaction, the way `placement` writes orders; `answer`, when given, stores the
-    /// order's JSON inside it (an idempotent response).
+    /// Places an order of checked `lines`, the way `placement` writes orders; `answer`, when given, stores the
+    /// order's JSON inside its transaction (an idempotent response).
     func place(_ lines: [OrderLine], for customer: UUID, storing answer: StoringAnswer? = nil) async throws -> PlacedOrder {
-        let placed = try await placement.place(lines, for: customer, storing: answer)
-        metrics?.ordersPlaced.increment()
-        return placed
+        try await place(OrderRequest(customer: customer, wanted: .lines(lines), answer: answer))
     }
 
-    /// Places an order inside the caller's transaction (a cart's checkout): every line or none, at catalog prices;
-    /// any short line throws `409` naming them all, and the caller rolls everything back.
-    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer? = nil) async throws
-        -> PlacedOrder
-    {
-        try await placement.place(lines, for: customer, on: sql, storing: answer)
+    /// Turns a customer's cart into an order: every line or none, at catalog prices; any short line is `409` naming
+    /// them all, and the cart stays as it was.
+    func checkout(_ cart: CartCheckout, for customer: UUID, storing answer: StoringAnswer?) async throws -> PlacedOrder {
+        try await place(OrderRequest(customer: customer, wanted: .cart(cart), answer: answer))
+    }
+
+    private func place(_ request: OrderRequest) async throws -> PlacedOrder {
+        let placed = try await placement.place(request)
+        metrics?.ordersPlaced.increment()
+        return placed
     }
 
     /// Cancels a confirmed order and returns its stock, exactly once even when cancels and fulfilment race: only the

@@ -7,14 +7,18 @@ import SQLKit
 struct PortablePlacement: OrderPlacement {
     let steps: OrderSteps
 
-    func place(_ lines: [OrderLine], for customer: UUID, storing answer: StoringAnswer?) async throws -> PlacedOrder {
-        try await steps.store.database.transaction { sql in try await place(lines, for: customer, on: sql, storing: answer) }
+    func place(_ request: OrderRequest) async throws -> PlacedOrder {
+        try await steps.store.database.transaction { sql in
+            try await steps.one(request, on: sql) { lines, answer in
+                try await place(lines, for: request.customer, on: sql, storing: answer)
+            }
+        }
     }
 
-    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer?) async throws
+    /// Places `lines` (in lock order) inside the caller's transaction.
+    private func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer?) async throws
         -> PlacedOrder
     {
-        let lines = lines.inLockOrder(by: \.product)
         let placed = try steps.order(lines, for: customer, priced: try await steps.prices.entries(lines.map(\.product), on: sql))
         try await answer?(placed.json, sql)
         for rows in steps.rows(of: placed) { try await sql.raw(rows.insert).run() }

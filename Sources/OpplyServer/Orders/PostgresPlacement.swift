@@ -12,8 +12,16 @@ struct PostgresPlacement: OrderPlacement {
     let turns: ProductTurns
     let recent = RecentPrices()
 
-    func place(_ lines: [OrderLine], for customer: UUID, storing answer: StoringAnswer?) async throws -> PlacedOrder {
-        try await turns.inTurn(for: lines.map(\.product)) {
+    func place(_ request: OrderRequest) async throws -> PlacedOrder {
+        guard case .lines(let lines) = request.wanted else {  // a checkout: its lines come from the cart's transaction
+            return try await steps.store.database.transaction { sql in
+                try await steps.one(request, on: sql) { lines, answer in
+                    try await place(lines, for: request.customer, on: sql, storing: answer, remembered: false)
+                }
+            }
+        }
+        let (customer, answer) = (request.customer, request.answer)
+        return try await turns.inTurn(for: lines.map(\.product)) {
             func attempt(remembered: Bool) async throws -> PlacedOrder {
                 if answer == nil, lines.count == 1 {  // one statement, all or nothing by itself
                     return try await steps.store.database.withWriter { sql in
@@ -30,12 +38,6 @@ struct PostgresPlacement: OrderPlacement {
                 return try await attempt(remembered: false)
             }
         }
-    }
-
-    func place(_ lines: [OrderLine], for customer: UUID, on sql: any SQLDatabase, storing answer: StoringAnswer?) async throws
-        -> PlacedOrder
-    {
-        try await place(lines, for: customer, on: sql, storing: answer, remembered: false)
     }
 
     /// Prices the lines (from `recent` where `remembered`), stores the answer, then writes and takes in one
