@@ -134,9 +134,34 @@ orders)
   prepare_shop "${PRODUCTS:-10000}"
   echo "== baseline: GET /health/live, $clients connections, 10s"
   wrk -t2 -c"$clients" -d10s --latency "$base/health/live" | grep -E "Requests/sec|99%"
-  echo "== orders: POST /api/orders/orders/, $clients connections, $duration"
-  TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base"
+  orders_run() {
+    TOKENS="$work/tokens" PRODUCTS="$work/products" wrk -t2 -c"$clients" -d"$duration" -s Benchmarks/orders.lua "$base" \
+      | grep -E "orders_|server_5xx" | tr '\n' ' '
+  }
+  # Batched (ORDER_BATCH_SIZE, default 64) and every order its own transaction, alternating: A B B A.
+  saved_batch=${ORDER_BATCH_SIZE-}
+  rounds=()
+  for size in "${saved_batch:-64}" 1 1 "${saved_batch:-64}"; do
+    [[ -n $server_pid ]] && stop_server >/dev/null
+    export ORDER_BATCH_SIZE=$size
+    start_server
+    line=$(orders_run)
+    echo "== orders: POST /api/orders/orders/, $clients connections, $duration, ORDER_BATCH_SIZE=$size: $line"
+    rounds+=("$size $(grep -oP 'orders_per_second=\K[0-9.]+' <<<"$line")")
+  done
   stop_server
+  if [[ -n $saved_batch ]]; then export ORDER_BATCH_SIZE=$saved_batch; else unset ORDER_BATCH_SIZE; fi
+  printf '%s\n' "${rounds[@]}" | python3 -c '
+import sys
+rates = {}
+for line in sys.stdin:
+    size, rate = line.split()
+    rates.setdefault(size, []).append(float(rate))
+singles = rates["1"]
+one = sum(singles) / len(singles)
+for size, values in rates.items():
+    if size != "1":
+        print(f"== batched {values} orders/s against ORDER_BATCH_SIZE=1 {singles}: {sum(values) / len(values) / one:.2f}x")'
   echo "== opply check"
   "$bin" check
   ;;
@@ -412,7 +437,8 @@ SQL
     echo "tps=$tps p99_ms=$p99"
   }
   ours() {  # our orders through HTTP: orders/s and p99
-    TOKENS="$work/tokens" PRODUCTS="$1" wrk -t2 -c"$2" -d"$duration" -s Benchmarks/orders.lua "$base" | grep -E "orders_|server_5xx" \
+    TOKENS="$work/tokens" PRODUCTS="$1" wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"$duration" -s Benchmarks/orders.lua "$base" \
+      | grep -E "orders_|server_5xx" \
       | tee -a "$work/ours.txt" | tr '\n' ' '
     echo "server_rss_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$server_pid/status")"
   }

@@ -250,4 +250,58 @@ import Testing
             await other.close()
         }
     }
+
+    /// A placement that holds each order until the test lets it go, counting them.
+    final class Gate: OrderPlacement {
+        let inner: any OrderPlacement
+        let placed = Atomic<Int>(0)
+        private let opened = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+        init(_ inner: any OrderPlacement) { self.inner = inner }
+
+        var held: Int { opened.withLock { $0.count } }
+        func open() { for waiter in opened.withLock({ $0 }) { waiter.resume() } }
+
+        func place(_ request: OrderRequest) async throws -> PlacedOrder {
+            await withCheckedContinuation { waiter in opened.withLock { $0.append(waiter) } }
+            placed.add(1, ordering: .relaxed)
+            return try await inner.place(request)
+        }
+    }
+
+    @Test(arguments: TestStore.all)
+    func aLoneOrderIsWrittenAtOnceAloneAndAFullQueueAnswers503(store: TestStore) async throws {
+        try await withShop(store) { client, shop in
+            let staff = try await shop.staffToken(client)
+            let product = try #require(UUID(uuidString: try await client.createProduct("Queued", quantity: 10, staff: staff)))
+            let (customer, _) = try await client.signUp("queued")
+            let shopPlacement = try #require(shop.orders.placement as? BatchedPlacement)
+            let gate = Gate(shopPlacement.single)
+            let placement = BatchedPlacement(
+                steps: shopPlacement.steps, single: gate, locksRows: shopPlacement.locksRows, batchSize: 64, queueBound: 2, writers: 1)
+            let order = { @Sendable in
+                try await placement.place(
+                    OrderRequest(
+                        customer: UUID(uuidString: customer) ?? UUID(),
+                        wanted: .lines([OrderLine(product: product, quantity: 1, field: "order_items[0]")]), answer: nil))
+            }
+            async let lone = order()  // nothing is being written: it goes at once, alone, to the single placement
+            while gate.held == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            async let second = order()
+            async let third = order()
+            while placement.waiting < 2 { try await Task.sleep(for: .milliseconds(5)) }
+            do {
+                _ = try await order()
+                Issue.record("an order past the queue's bound was taken")
+            } catch let error as AppError {
+                #expect(error.status == .serviceUnavailable && error.code == "busy" && error.headers[.retryAfter] == "1")
+            }
+            gate.open()
+            let placed = try await [lone, second, third]
+            #expect(Set(placed.map(\.order.id)).count == 3)
+            #expect(gate.placed.load(ordering: .relaxed) == 1, "the two that waited were written as one batch")
+            #expect(try await client.quantity(of: product.uuidString.lowercased()) == 7)
+            try await shop.expectStockInvariants()
+        }
+    }
 }

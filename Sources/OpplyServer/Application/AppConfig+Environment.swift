@@ -72,6 +72,7 @@ extension AppConfig {
         maxOrderQuantity = try read.integer("MAX_ORDER_QUANTITY", in: 1...1_000_000) ?? maxOrderQuantity
         orderBatchSize = try read.integer("ORDER_BATCH_SIZE", in: 1...200) ?? orderBatchSize
         orderQueue = try read.integer("ORDER_QUEUE", in: 1...1_000_000) ?? orderQueue
+        orderWriters = try read.integer("ORDER_WRITERS", in: 1...64) ?? orderWriters
     }
 
     private mutating func readLogging(_ read: EnvironmentReader) throws(ConfigError) {

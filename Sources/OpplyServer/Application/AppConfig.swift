@@ -38,6 +38,8 @@ public struct AppConfig: Sendable {
     public var orderBatchSize = 64
     /// The most orders waiting for their batch; past it an order is answered `503` with `Retry-After`.
     public var orderQueue = 4_096
+    /// Batches of orders written at once on PostgreSQL (SQLite writes one transaction at a time).
+    public var orderWriters = 4
     public var bcryptCost: UInt8 = 12
     public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat = .text

@@ -87,7 +87,7 @@ public struct Shop: Sendable {
             ? single
             : BatchedPlacement(
                 steps: steps, single: single, locksRows: database.engine == .postgres, batchSize: config.orderBatchSize,
-                queueBound: config.orderQueue)
+                queueBound: config.orderQueue, writers: database.engine == .postgres ? config.orderWriters : 1)
         let orders = OrderService(
             store: orderStore, inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity,
             placement: placement, metrics: metrics)

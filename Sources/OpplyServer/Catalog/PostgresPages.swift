@@ -77,8 +77,9 @@ struct PostgresPages: CatalogPaging {
     /// `products_live_name` (which carries `search_short`, so the walk reads no table row) to the page's last match.
     ///
     /// PostgreSQL's estimate for a `LIKE '%…%'` swings with each `ANALYZE`, so its choice was a coin toss between
-    /// sorting many matches and walking far to a few (docs/decisions/016 and 017). Both statements leave PostgreSQL nothing to choose: the matches are a
-    /// `MATERIALIZED` CTE, planned on its own; the walk is a `LIMIT`ed window of the index, searched outside it.
+    /// sorting many matches and walking far to a few (docs/decisions/016 and 017). Both statements leave PostgreSQL
+    /// nothing to choose: the matches are a `MATERIALIZED` CTE, planned on its own; the walk is a `LIMIT`ed window of
+    /// the index, searched outside it.
     /// A walk that found fewer than the page holds within `nameWalkLimit` rows (matches crowded at the end of the
     /// order) falls back to the sort. Cursor pages have no count: they walk (`pageRows`).
     private func namePage(_ query: ProductQuery, count: Int, of store: CatalogStore, on sql: any SQLDatabase) async throws -> [Product]? {

@@ -7,6 +7,11 @@ protocol PriceList: Sendable {
     /// Name, price and whether it can be ordered, for each product asked for that exists.
     func entries(_ ids: [UUID], on sql: any SQLDatabase) async throws -> [UUID: PriceEntry]
 
+    /// The columns of `products` an entry is read from, for a caller that reads them within a statement of its own
+    /// (a batch of orders reads them with the stock it locks), and the entry they make.
+    var entryColumns: [String] { get }
+    func entry(from row: any SQLRow) throws -> PriceEntry
+
     /// Whether a product can go in a cart or an order at all (it exists and is not archived).
     func isOrderable(_ id: UUID, on sql: any SQLDatabase) async throws -> Bool
 
@@ -36,14 +41,16 @@ extension CatalogStore: PriceList {
         // Plain text with binds, not a builder: every order runs it.
         let rows = try await sql.raw("SELECT id, name, price_minor, archived_at FROM products WHERE id IN (\(binds: ids))").all()
         var result: [UUID: PriceEntry] = [:]
-        for row in rows {
-            result[try row.decode(column: "id", as: UUID.self)] = PriceEntry(
-                name: try row.decode(column: "name", as: String.self),
-                priceMinor: try row.decode(column: "price_minor", as: Int.self),
-                archived: try row.decode(column: "archived_at", as: Date?.self) != nil
-            )
-        }
+        for row in rows { result[try row.decode(column: "id", as: UUID.self)] = try entry(from: row) }
         return result
+    }
+
+    var entryColumns: [String] { ["name", "price_minor", "archived_at"] }
+
+    func entry(from row: any SQLRow) throws -> PriceEntry {
+        PriceEntry(
+            name: try row.decode(column: "name", as: String.self), priceMinor: try row.decode(column: "price_minor", as: Int.self),
+            archived: try row.decode(column: "archived_at", as: Date?.self) != nil)
     }
 
     func isOrderable(_ id: UUID, on sql: any SQLDatabase) async throws -> Bool {

@@ -107,17 +107,23 @@ struct Inventory: Sendable {
         }
     }
 
-    /// The units on the shelf and in carts of each of `products` that exists; with `locking` (PostgreSQL) their rows
-    /// are locked in ascending id order, the order every transaction locks products in, until the transaction ends.
-    /// A batch of orders decides from these which of its orders fit (`BatchedPlacement`).
-    func levels(_ products: [UUID], locking: Bool, on sql: any SQLDatabase) async throws -> [UUID: (onHand: Int, reserved: Int)] {
+    /// The units on the shelf and in carts of each of `products` that exists, with the row they were read from; with
+    /// `locking` (PostgreSQL) the rows are locked in ascending id order, the order every transaction locks products in,
+    /// until the transaction ends. `alongside`: other areas' columns read in the same statement (the catalog's name
+    /// and price, `PriceList.entryColumns`). A batch of orders decides from these which of its orders fit
+    /// (`BatchedPlacement`).
+    func levels(_ products: [UUID], locking: Bool, alongside columns: [String] = [], on sql: any SQLDatabase) async throws
+        -> [UUID: (onHand: Int, reserved: Int, row: any SQLRow)]
+    {
         guard !products.isEmpty else { return [:] }
-        var select: SQLQueryString = "SELECT id, on_hand, reserved FROM products WHERE id IN (\(binds: products)) ORDER BY id"
+        let others = columns.map { ", " + $0 }.joined()
+        var select: SQLQueryString =
+            "SELECT id, on_hand, reserved\(unsafeRaw: others) FROM products WHERE id IN (\(binds: products)) ORDER BY id"
         if locking { select += " FOR UPDATE" }
-        var levels: [UUID: (onHand: Int, reserved: Int)] = [:]
+        var levels: [UUID: (onHand: Int, reserved: Int, row: any SQLRow)] = [:]
         for row in try await sql.raw(select).all() {
             levels[try row.decode(column: "id", as: UUID.self)] = (
-                try row.decode(column: "on_hand", as: Int.self), try row.decode(column: "reserved", as: Int.self)
+                try row.decode(column: "on_hand", as: Int.self), try row.decode(column: "reserved", as: Int.self), row
             )
         }
         return levels
@@ -128,22 +134,25 @@ struct Inventory: Sendable {
     /// rows (`levels`) that every product has them, so one that has not breaks the books and throws.
     func take(_ batch: [UUID: (direct: Int, held: Int)], while orderable: SQLQueryString, on sql: any SQLDatabase) async throws {
         guard !batch.isEmpty else { return }
-        var wanted: SQLQueryString = "WITH wanted (id, direct, held) AS (VALUES "
+        let taken = try await sql.raw(taking(batch, while: orderable)).all().count
+        guard taken == batch.count else { throw StockInvariantBroken(productID: batch.keys.first ?? UUID(), operation: "take a batch") }
+    }
+
+    /// The conditional `UPDATE` of `take(_:while:on:)`, `RETURNING id` for each product that gave its units, for a
+    /// caller that runs it inside a larger statement (`BatchedPlacement` on PostgreSQL).
+    func taking(_ batch: [UUID: (direct: Int, held: Int)], while orderable: SQLQueryString) -> SQLQueryString {
+        var wanted: SQLQueryString = ""
         for (index, (product, take)) in batch.enumerated() {
-            wanted += "\(unsafeRaw: index == 0 ? "" : ", ")(\(bind: product), \(bind: take.direct), \(bind: take.held))"
+            wanted +=
+                index == 0
+                ? "SELECT \(bind: product) AS id, \(bind: take.direct) AS direct, \(bind: take.held) AS held"
+                : " UNION ALL SELECT \(bind: product), \(bind: take.direct), \(bind: take.held)"
         }
-        let taken = try await sql.raw(
-            wanted
-                + """
-                ) UPDATE products SET on_hand = on_hand - wanted.direct - wanted.held, reserved = reserved - wanted.held FROM wanted \
-                WHERE products.id = wanted.id AND products.on_hand - products.reserved >= wanted.direct \
-                AND products.reserved >= wanted.held AND (wanted.direct = 0 OR (\(orderable))) RETURNING products.id
-                """
-        ).all()
-        guard taken.count == batch.count else {
-            let missing = Set(batch.keys).subtracting(try taken.map { try $0.decode(column: "id", as: UUID.self) })
-            throw StockInvariantBroken(productID: missing.first ?? UUID(), operation: "take a batch of orders")
-        }
+        return """
+            UPDATE products SET on_hand = on_hand - wanted.direct - wanted.held, reserved = reserved - wanted.held \
+            FROM (\(wanted)) AS wanted WHERE products.id = wanted.id AND products.on_hand - products.reserved >= wanted.direct \
+            AND products.reserved >= wanted.held AND (wanted.direct = 0 OR (\(orderable))) RETURNING products.id
+            """
     }
 
     /// Puts a cancelled order's units back on the shelf.

@@ -118,10 +118,9 @@ struct OrderStore: Sendable {
         try await database.read { sql in
             let query = Self.matching(filter, sql.select().columns(Self.columns.map { SQLIdentifier($0) }).from("orders"))
             if let position {
-                query.where(
-                    SQLQueryString(
-                        "(created_at, id) \(unsafeRaw: newer ? ">" : "<") (SELECT o.created_at, o.id FROM orders o WHERE o.id = \(bind: position))"
-                    ))
+                let comparison = newer ? ">" : "<"
+                let start: SQLQueryString = "(SELECT o.created_at, o.id FROM orders o WHERE o.id = \(bind: position))"
+                query.where(SQLQueryString("(created_at, id) \(unsafeRaw: comparison) \(start)"))
             }
             let direction: SQLDirection = newer ? .ascending : .descending
             let rows = try await query.orderBy("created_at", direction).orderBy("id", direction).limit(limit + 1).all()
