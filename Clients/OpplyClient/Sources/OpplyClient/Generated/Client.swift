@@ -4324,7 +4324,8 @@ public struct Client: APIProtocol {
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`
     /// (`insufficient_stock`, fields `items[<product-id>].quantity`) and leaves the cart
-    /// as it was. Honours `Idempotency-Key`.
+    /// as it was. Honours `Idempotency-Key`. Checkouts and orders arriving together are
+    /// written in one transaction, each answered as it would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/cart/checkout/`.
@@ -4569,6 +4570,43 @@ public struct Client: APIProtocol {
                         headers: headers,
                         body: body
                     ))
+                case 503:
+                    let headers: Components.Responses.ServiceUnavailable.Headers = .init(
+                        correlationID: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Correlation-ID",
+                            as: Components.Headers.CorrelationID.self
+                        ),
+                        retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Retry-After",
+                            as: Components.Headers.RetryAfter.self
+                        )
+                    )
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.ServiceUnavailable.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .serviceUnavailable(.init(
+                        headers: headers,
+                        body: body
+                    ))
                 default:
                     return .undocumented(
                         statusCode: response.status.code,
@@ -4744,7 +4782,9 @@ public struct Client: APIProtocol {
     /// quantity must stay within the maximum); 1 to 100 lines; unknown or archived
     /// product: `400` naming the line (`order_items[<index>].product`). Any `price` or
     /// `total` a client sends is ignored: prices come from the catalog. Honours
-    /// `Idempotency-Key`.
+    /// `Idempotency-Key`. Orders arriving together are written in one transaction (at
+    /// most `ORDER_BATCH_SIZE`), each answered only after it commits, exactly as it
+    /// would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/orders/orders/`.
@@ -4995,6 +5035,43 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .unprocessableContent(.init(
+                        headers: headers,
+                        body: body
+                    ))
+                case 503:
+                    let headers: Components.Responses.ServiceUnavailable.Headers = .init(
+                        correlationID: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Correlation-ID",
+                            as: Components.Headers.CorrelationID.self
+                        ),
+                        retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Retry-After",
+                            as: Components.Headers.RetryAfter.self
+                        )
+                    )
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.ServiceUnavailable.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .serviceUnavailable(.init(
                         headers: headers,
                         body: body
                     ))

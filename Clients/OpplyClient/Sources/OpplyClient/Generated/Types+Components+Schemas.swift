@@ -87,6 +87,8 @@ extension Components {
         /// - `not_ready` (`503`): readiness check, the primary database does not answer.
         /// - `database_unavailable` (`503`): no database connection within the acquire
         ///   timeout, a lost connection, or a locked or read-only SQLite file; see `Retry-After`.
+        /// - `busy` (`503`): too many password checks (sign-in, registration) or orders
+        ///   (placing, checking out) are waiting; see `Retry-After`.
         /// - `method_not_allowed` (`405`) and `http_<status>`: other errors raised by the
         ///   HTTP framework itself (not expected in normal use).
         ///

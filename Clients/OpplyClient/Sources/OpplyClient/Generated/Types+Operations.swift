@@ -174,8 +174,11 @@ public enum Operations {
                 }
             }
             /// The primary database does not answer (`not_ready`, readiness), no database
-            /// connection was had in time (`database_unavailable`, any other endpoint), or too
-            /// many password checks are waiting (`busy`, sign-in and registration).
+            /// connection was had in time (`database_unavailable`, any other endpoint), too
+            /// many password checks are waiting (`busy`, sign-in and registration), or too many
+            /// orders are waiting for their batch (`busy`, placing an order and checking out,
+            /// over `ORDER_QUEUE`). An order answered `503` was not placed; retrying it under
+            /// the same `Idempotency-Key` is safe.
             ///
             ///
             /// - Remark: Generated from `#/paths//api/identity/register//post(register)/responses/503`.
@@ -420,8 +423,11 @@ public enum Operations {
                 }
             }
             /// The primary database does not answer (`not_ready`, readiness), no database
-            /// connection was had in time (`database_unavailable`, any other endpoint), or too
-            /// many password checks are waiting (`busy`, sign-in and registration).
+            /// connection was had in time (`database_unavailable`, any other endpoint), too
+            /// many password checks are waiting (`busy`, sign-in and registration), or too many
+            /// orders are waiting for their batch (`busy`, placing an order and checking out,
+            /// over `ORDER_QUEUE`). An order answered `503` was not placed; retrying it under
+            /// the same `Idempotency-Key` is safe.
             ///
             ///
             /// - Remark: Generated from `#/paths//api/identity/token//post(obtainToken)/responses/503`.
@@ -4966,7 +4972,8 @@ public enum Operations {
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`
     /// (`insufficient_stock`, fields `items[<product-id>].quantity`) and leaves the cart
-    /// as it was. Honours `Idempotency-Key`.
+    /// as it was. Honours `Idempotency-Key`. Checkouts and orders arriving together are
+    /// written in one transaction, each answered as it would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/cart/checkout/`.
@@ -5227,6 +5234,35 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The primary database does not answer (`not_ready`, readiness), no database
+            /// connection was had in time (`database_unavailable`, any other endpoint), too
+            /// many password checks are waiting (`busy`, sign-in and registration), or too many
+            /// orders are waiting for their batch (`busy`, placing an order and checking out,
+            /// over `ORDER_QUEUE`). An order answered `503` was not placed; retrying it under
+            /// the same `Idempotency-Key` is safe.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/cart/checkout//post(checkout)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -5504,7 +5540,9 @@ public enum Operations {
     /// quantity must stay within the maximum); 1 to 100 lines; unknown or archived
     /// product: `400` naming the line (`order_items[<index>].product`). Any `price` or
     /// `total` a client sends is ignored: prices come from the catalog. Honours
-    /// `Idempotency-Key`.
+    /// `Idempotency-Key`. Orders arriving together are written in one transaction (at
+    /// most `ORDER_BATCH_SIZE`), each answered only after it commits, exactly as it
+    /// would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/orders/orders/`.
@@ -5713,6 +5751,35 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The primary database does not answer (`not_ready`, readiness), no database
+            /// connection was had in time (`database_unavailable`, any other endpoint), too
+            /// many password checks are waiting (`busy`, sign-in and registration), or too many
+            /// orders are waiting for their batch (`busy`, placing an order and checking out,
+            /// over `ORDER_QUEUE`). An order answered `503` was not placed; retrying it under
+            /// the same `Idempotency-Key` is safe.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/orders/orders//post(placeOrder)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -9567,8 +9634,11 @@ public enum Operations {
                 }
             }
             /// The primary database does not answer (`not_ready`, readiness), no database
-            /// connection was had in time (`database_unavailable`, any other endpoint), or too
-            /// many password checks are waiting (`busy`, sign-in and registration).
+            /// connection was had in time (`database_unavailable`, any other endpoint), too
+            /// many password checks are waiting (`busy`, sign-in and registration), or too many
+            /// orders are waiting for their batch (`busy`, placing an order and checking out,
+            /// over `ORDER_QUEUE`). An order answered `503` was not placed; retrying it under
+            /// the same `Idempotency-Key` is safe.
             ///
             ///
             /// - Remark: Generated from `#/paths//health/ready/get(healthReady)/responses/503`.

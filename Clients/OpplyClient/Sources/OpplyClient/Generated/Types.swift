@@ -256,7 +256,8 @@ public protocol APIProtocol: Sendable {
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`
     /// (`insufficient_stock`, fields `items[<product-id>].quantity`) and leaves the cart
-    /// as it was. Honours `Idempotency-Key`.
+    /// as it was. Honours `Idempotency-Key`. Checkouts and orders arriving together are
+    /// written in one transaction, each answered as it would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/cart/checkout/`.
@@ -276,7 +277,9 @@ public protocol APIProtocol: Sendable {
     /// quantity must stay within the maximum); 1 to 100 lines; unknown or archived
     /// product: `400` naming the line (`order_items[<index>].product`). Any `price` or
     /// `total` a client sends is ignored: prices come from the catalog. Honours
-    /// `Idempotency-Key`.
+    /// `Idempotency-Key`. Orders arriving together are written in one transaction (at
+    /// most `ORDER_BATCH_SIZE`), each answered only after it commits, exactly as it
+    /// would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/orders/orders/`.
@@ -881,7 +884,8 @@ extension APIProtocol {
     /// still reserved are taken from their reservation; lines whose reservations expired
     /// are re-taken if stock allows, all or nothing: any short line answers `409`
     /// (`insufficient_stock`, fields `items[<product-id>].quantity`) and leaves the cart
-    /// as it was. Honours `Idempotency-Key`.
+    /// as it was. Honours `Idempotency-Key`. Checkouts and orders arriving together are
+    /// written in one transaction, each answered as it would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/cart/checkout/`.
@@ -911,7 +915,9 @@ extension APIProtocol {
     /// quantity must stay within the maximum); 1 to 100 lines; unknown or archived
     /// product: `400` naming the line (`order_items[<index>].product`). Any `price` or
     /// `total` a client sends is ignored: prices come from the catalog. Honours
-    /// `Idempotency-Key`.
+    /// `Idempotency-Key`. Orders arriving together are written in one transaction (at
+    /// most `ORDER_BATCH_SIZE`), each answered only after it commits, exactly as it
+    /// would be alone.
     ///
     ///
     /// - Remark: HTTP `POST /api/orders/orders/`.
