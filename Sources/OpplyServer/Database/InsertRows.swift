@@ -22,4 +22,11 @@ struct InsertRows: Sendable {
 
     /// The `INSERT` on its own.
     var insert: SQLQueryString { "INSERT INTO \(unsafeRaw: target) " + values }
+
+    /// The `INSERT` as the `index`th step of a statement of CTEs, writing its rows only when the step `gate` (a CTE
+    /// of the same statement) has a row: `, write_n AS (INSERT … SELECT v.* FROM (VALUES …) v, gate)`.
+    func step(_ index: Int, when gate: String) -> SQLQueryString {
+        ", write_\(unsafeRaw: String(index)) AS (INSERT INTO \(unsafeRaw: target) SELECT v.* FROM (" + values
+            + ") v, \(unsafeRaw: gate))"
+    }
 }

@@ -113,11 +113,7 @@ struct OrderBatch: Sendable {
         }
         var statement: SQLQueryString = "WITH take AS (" + steps.inventory.taking(taken, while: steps.prices.orderable) + ")"
         statement += ", placed AS (SELECT 1 AS one FROM take HAVING count(*) = \(literal: taken.count))"
-        for (index, insert) in rows.enumerated() {
-            statement +=
-                ", write_\(unsafeRaw: String(index)) AS (INSERT INTO \(unsafeRaw: insert.target) SELECT v.* FROM (" + insert.values
-                + ") v, placed)"
-        }
+        for (index, insert) in rows.enumerated() { statement += insert.step(index, when: "placed") }
         let count = try await sql.raw(statement + " SELECT count(*) AS taken FROM take").first()?.decode(column: "taken", as: Int.self)
         guard count == taken.count else { throw StockInvariantBroken(productID: taken.keys.first ?? UUID(), operation: "take a batch") }
     }

@@ -86,11 +86,7 @@ struct PostgresPlacement: OrderPlacement {
                 "\(unsafeRaw: index == 0 ? "" : " UNION ALL ")SELECT \(literal: index) AS line FROM take_\(unsafeRaw: String(index))"
         }
         statement += "), placed AS (SELECT 1 AS one FROM taken HAVING count(*) = \(literal: takes.count))"
-        for (index, write) in rows.enumerated() {
-            statement +=
-                ", write_\(unsafeRaw: String(index)) AS (INSERT INTO \(unsafeRaw: write.target) SELECT v.* FROM (" + write.values
-                + ") v, placed)"
-        }
+        for (index, write) in rows.enumerated() { statement += write.step(index, when: "placed") }
         statement += " SELECT line FROM taken"
         let lines = Set(try await sql.raw(statement).all().map { try $0.decode(column: "line", as: Int.self) })
         return takes.indices.map(lines.contains)
