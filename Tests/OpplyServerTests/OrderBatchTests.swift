@@ -129,7 +129,7 @@ import Testing
         try await withShop(store) { client, shop in
             let scene = try await Self.scene(client, shop)
             let placement = try #require(shop.orders.placement as? BatchedPlacement)
-            let batch = OrderBatch(steps: placement.steps, single: placement.single, locksRows: placement.locksRows)
+            let batch = placement.batch
             let answers = Answers()
             let outcomes = await batch.write(Self.requests(scene, shop, answers: answers))
             let (told, books) = alone.withLock { $0 }
@@ -276,9 +276,10 @@ import Testing
             let product = try #require(UUID(uuidString: try await client.createProduct("Queued", quantity: 10, staff: staff)))
             let (customer, _) = try await client.signUp("queued")
             let shopPlacement = try #require(shop.orders.placement as? BatchedPlacement)
-            let gate = Gate(shopPlacement.single)
+            let gate = Gate(shopPlacement.batch.single)
             let placement = BatchedPlacement(
-                steps: shopPlacement.steps, single: gate, locksRows: shopPlacement.locksRows, batchSize: 64, queueBound: 2, writers: 1)
+                steps: shopPlacement.batch.steps, single: gate, locksRows: shopPlacement.batch.locksRows, batchSize: 64, queueBound: 2,
+                writers: 1)
             let order = { @Sendable in
                 try await placement.place(
                     OrderRequest(

@@ -75,7 +75,8 @@ public struct Shop: Sendable {
             }
         let products = CatalogStore(primary: database, reader: replica ?? PrimarySource(database: database), paging: paging)
         let orderStore = OrderStore(database: database)
-        let steps = OrderSteps(store: orderStore, inventory: inventory, prices: products, outbox: Outbox(), clock: clock)
+        let outbox = Outbox()
+        let steps = OrderSteps(store: orderStore, inventory: inventory, prices: products, outbox: outbox, clock: clock)
         let single: any OrderPlacement =
             switch database.engine {
             case .postgres:
@@ -89,7 +90,7 @@ public struct Shop: Sendable {
                 steps: steps, single: single, locksRows: database.engine == .postgres, batchSize: config.orderBatchSize,
                 queueBound: config.orderQueue, writers: database.engine == .postgres ? config.orderWriters : 1)
         let orders = OrderService(
-            store: orderStore, inventory: inventory, outbox: Outbox(), clock: clock, maxQuantity: config.maxOrderQuantity,
+            store: orderStore, inventory: inventory, outbox: outbox, clock: clock, maxQuantity: config.maxOrderQuantity,
             placement: placement, metrics: metrics)
         let cart = CartService(
             store: CartStore(database: database), inventory: inventory, orders: orders, prices: products, lock: customers, clock: clock,

@@ -10,18 +10,13 @@ import SQLKit
 /// each half written again, until that order fails alone; a database out of reach fails the whole batch (`503`, which
 /// a retry with the same `Idempotency-Key` may repeat safely).
 struct BatchedPlacement: OrderPlacement {
-    let steps: OrderSteps
-    /// How a batch of one is written.
-    let single: any OrderPlacement
-    /// Whether reading a batch's stock locks the rows (PostgreSQL; SQLite writes one transaction at a time anyway).
-    let locksRows: Bool
+    /// How one batch is written.
+    let batch: OrderBatch
     private let combiner: OrderCombiner
 
     init(steps: OrderSteps, single: any OrderPlacement, locksRows: Bool, batchSize: Int, queueBound: Int, writers: Int) {
-        self.steps = steps
-        self.single = single
-        self.locksRows = locksRows
         let batch = OrderBatch(steps: steps, single: single, locksRows: locksRows)
+        self.batch = batch
         combiner = OrderCombiner(batchSize: batchSize, queueBound: queueBound, writers: writers) { await batch.write($0) }
     }
 
@@ -36,7 +31,9 @@ struct BatchedPlacement: OrderPlacement {
 /// The writing of one batch (a type of its own so that tests can hand it a batch in a known order).
 struct OrderBatch: Sendable {
     let steps: OrderSteps
+    /// How a batch of one is written.
     let single: any OrderPlacement
+    /// Whether reading a batch's stock locks the rows (PostgreSQL; SQLite writes one transaction at a time anyway).
     let locksRows: Bool
 
     /// Each order's outcome, in the batch's order.
